@@ -1,0 +1,25 @@
+"""corecache: a C-core LRU cache and lru_cache for Python.
+
+``corecache.IMPLEMENTATION`` is "c" when the compiled core is in use and
+"py" when the pure-Python twin is (CORECACHE_NO_EXTENSIONS, another
+interpreter, or a compiled module that failed to import).
+"""
+from ._impl import IMPLEMENTATION
+from ._impl import lru as _lru_impl
+from ._version import __version__
+from .config import CacheConfig
+from .exceptions import CoreCacheError, PoolClosed, PoolExhausted
+from .stats import CacheStats
+
+LRUCache = _lru_impl.LRUCache
+
+__all__ = [
+    "IMPLEMENTATION",
+    "CacheConfig",
+    "CacheStats",
+    "CoreCacheError",
+    "LRUCache",
+    "PoolClosed",
+    "PoolExhausted",
+    "__version__",
+]

@@ -1,0 +1,68 @@
+# Declarations of the plain C structures in csrc/ (no Python inside them).
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+
+
+cdef extern from "cc_common.h" nogil:
+    int CC_OK
+    int CC_ENOMEM
+    int CC_EFULL
+    uint32_t CC_NIL
+    uint32_t CC_MAX_ENTRIES
+    double CC_NEVER
+    double cc_clock_slack
+    void cc_clock_init()
+    double cc_clock_precise()
+    double cc_clock_coarse()
+    bint cc_clock_passed(double deadline)
+
+
+cdef extern from "cc_expiry.h" nogil:
+    ctypedef struct cc_expiry_t:
+        uint32_t len
+    double cc_expiry_next(const cc_expiry_t *h)
+    uint32_t cc_expiry_top(const cc_expiry_t *h)
+
+
+cdef extern from "cc_lru.h" nogil:
+    ctypedef struct cc_entry_t:
+        void *key
+        void *value
+        int64_t hash
+        double expires
+        uint32_t prev
+        uint32_t next
+
+    ctypedef struct cc_lru_t:
+        cc_entry_t *entries
+        uint32_t cap
+        uint32_t count
+        uint32_t head
+        uint32_t tail
+        uint64_t *sizes
+        uint64_t memory
+        cc_expiry_t expiry
+        uint64_t version
+        uint64_t hits
+        uint64_t misses
+        uint64_t evictions
+        uint64_t expirations
+
+    void cc_lru_init(cc_lru_t *t)
+    void cc_lru_free(cc_lru_t *t)
+    void cc_lru_detach(cc_lru_t *t, cc_lru_t *out)
+    int cc_lru_insert(cc_lru_t *t, void *key, void *value, int64_t hash, uint32_t *out)
+    void cc_lru_remove(cc_lru_t *t, uint32_t i)
+    void cc_lru_move_to_end(cc_lru_t *t, uint32_t i)
+    int cc_lru_set_expiry(cc_lru_t *t, uint32_t i, double expires, double ttl)
+    double cc_lru_ttl_of(const cc_lru_t *t, uint32_t i)
+    int cc_lru_track_sizes(cc_lru_t *t)
+    void cc_lru_untrack_sizes(cc_lru_t *t)
+    void cc_lru_set_size(cc_lru_t *t, uint32_t i, uint64_t size)
+    uint64_t cc_lru_size_of(const cc_lru_t *t, uint32_t i)
+    int cc_lru_compact(cc_lru_t *t)
+    int cc_lru_check(const cc_lru_t *t)
+
+
+cdef extern from "_lru_find.h":
+    # Index of key, -1 when absent; -2 with an exception set.
+    Py_ssize_t ccpy_find(cc_lru_t *t, object key, Py_hash_t hash) except -2

@@ -1,0 +1,121 @@
+"""Python-level pieces shared by the compiled LRUCache and its pure twin:
+single-flight bookkeeping, repr, pickling and copying helpers.  None of this
+is on a hit path."""
+from __future__ import annotations
+
+import copy
+import pickle
+import threading
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+_get_ident = threading.get_ident
+
+
+class Flight:
+    """One in-progress computation that other threads may wait for.
+
+    The thread that created it (the leader) computes; others ``wait()`` and
+    get its value or its exception.
+    """
+
+    __slots__ = ("owner", "_event", "_value", "_error")
+
+    def __init__(self) -> None:
+        self.owner = _get_ident()
+        self._event = threading.Event()
+        self._value: Any = None
+        self._error: Optional[BaseException] = None
+
+    def succeed(self, value: Any) -> None:
+        self._value = value
+        self._event.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._event.set()
+
+    def wait(self) -> Any:
+        self._event.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def reentered(key: Any) -> RuntimeError:
+    return RuntimeError(
+        f"get_or_set: the factory for key {key!r} asked for the same key "
+        f"(it would wait for itself)")
+
+
+def cache_repr(cache: Any) -> str:
+    limit = cache.memory_limit_mb
+    memory = "" if limit is None else f", memory={cache.memory_bytes}/{cache.memory_limit_bytes} bytes"
+    return (f"{type(cache).__name__}(size={len(cache)}, max_size={cache.max_size}, "
+            f"default_ttl={cache.default_ttl}{memory})")
+
+
+def config_kwargs(cache: Any) -> Dict[str, Any]:
+    """The constructor arguments that rebuild ``cache``'s configuration."""
+    return {
+        "max_size": cache.max_size,
+        "default_ttl": cache.default_ttl,
+        "memory_limit_mb": cache.memory_limit_mb,
+        "getsizeof": cache.getsizeof,
+        "cleanup_interval": cache.cleanup_interval,
+        "eviction_callback": cache.eviction_callback,
+        "clock": cache.clock,
+    }
+
+
+def copy_cache(cache: Any) -> Any:
+    new = type(cache)(**config_kwargs(cache))
+    new._load(cache._dump(True), True)
+    return new
+
+
+def deepcopy_cache(cache: Any, memo: Dict[int, Any]) -> Any:
+    new = type(cache)(**config_kwargs(cache))
+    memo[id(cache)] = new
+    new._load([(copy.deepcopy(k, memo), copy.deepcopy(v, memo), e, t)
+               for k, v, e, t in cache._dump(True)], True)
+    return new
+
+
+def reduce_cache(cache: Any, impl: str) -> Tuple[Any, ...]:
+    kwargs = config_kwargs(cache)
+    for name in ("eviction_callback", "getsizeof", "clock"):
+        fn = kwargs[name]
+        if fn is None:
+            continue
+        try:
+            pickle.dumps(fn)
+        except Exception as exc:
+            raise TypeError(
+                f"cannot pickle {type(cache).__name__}: its {name} {fn!r} "
+                f"cannot be pickled ({exc})") from None
+    return (restore_cache, (impl, kwargs, cache._dump(False)))
+
+
+def restore_cache(impl: str, kwargs: Dict[str, Any],
+                  items: Iterable[Tuple[Any, Any, float, float]]) -> Any:
+    """Unpickle a cache, into the same implementation when it is available."""
+    from . import _impl
+    cls = _impl.lru_class(impl)
+    cache = cls(**kwargs)
+    cache._load(list(items), False)
+    return cache
+
+
+def check_items(items: Any) -> List[Tuple[Any, Any]]:
+    """dict.update's argument rules: a mapping (has keys()) or an iterable of pairs."""
+    if hasattr(items, "keys"):
+        return [(k, items[k]) for k in items.keys()]
+    pairs = []
+    for n, pair in enumerate(items):
+        try:
+            k, v = pair
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"update: element #{n} ({pair!r}) is not a (key, value) pair") from None
+        pairs.append((k, v))
+    return pairs

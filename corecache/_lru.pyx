@@ -1,0 +1,921 @@
+# cython: freethreading_compatible=True
+"""LRUCache, compiled: a Cython type around the C table of csrc/cc_lru.c.
+
+Layout, chosen for the memory target: entries are 40-byte C structs in one
+array with an open-addressing index (layout (b) of STYLE.md), about 50 bytes
+per entry without a TTL and 80 with one.  The table holds one strong
+reference to each key and value, taken and released only in this module;
+the garbage collector cannot see them through Cython's generated slots, so
+this type traverses and clears them itself (_lru_traverse and _lru_clear,
+installed on the type at the bottom of this file).
+
+Atomicity.  Under the GIL a method is atomic as long as no Python code runs
+while the table is half-changed.  The Python code an operation can run is:
+the key's __hash__ (before any change), its __eq__ (inside ccpy_find, which
+restarts its probe if the table changed meanwhile), the user's clock and
+getsizeof (read before the lookup), and, last, the eviction callback and the
+__del__ of released keys and values (_release, after the table is consistent
+and no entry index is held any more).  On free-threaded builds each public
+method also holds the cache's critical section.
+"""
+cimport cython
+from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry
+from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
+from cpython.list cimport PyList_New, PyList_Append, PyList_GET_SIZE, PyList_GET_ITEM
+from libc.math cimport isnan, NAN
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+
+from corecache._cc cimport *
+
+import sys
+from collections.abc import Mapping, MutableMapping
+from threading import get_ident
+
+from corecache._common import (Flight, cache_repr, check_items, copy_cache,
+                               deepcopy_cache, reduce_cache, reentered)
+from corecache._cleaner import cleaner
+from corecache._views import CacheItemsView, CacheKeysView, CacheValuesView
+from corecache.config import (check_callable, check_entry_size, check_max_size,
+                              check_memory_limit_mb, check_seconds, check_ttl,
+                              entry_too_large, CacheConfig)
+from corecache.stats import CacheStats
+
+cdef extern from "Python.h":
+    void PyErr_Fetch(PyObject **, PyObject **, PyObject **)
+    void PyErr_Restore(PyObject *, PyObject *, PyObject *)
+    void PyErr_WriteUnraisable(PyObject *)
+    PyObject *PyObject_CallFunctionObjArgs(PyObject *, ...)
+    void PyType_Modified(PyTypeObject *)
+    # the GC's callback types, without Cython's exception checking: the
+    # values visit functions return are theirs to interpret
+    ctypedef int (*gc_visit "visitproc")(PyObject *, void *) noexcept
+    ctypedef int (*gc_traverse "traverseproc")(PyObject *, gc_visit, void *) noexcept
+    ctypedef int (*gc_clear "inquiry")(PyObject *) noexcept
+    int PyObject_GC_IsTracked(object)
+
+cc_clock_init()
+
+cdef object _MISSING = object()
+cdef object _getsizeof = sys.getsizeof
+
+
+cdef inline double _user_time(object clock) except? -1.0:
+    t = clock()
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        try:
+            return float(t.__float__())
+        except Exception:
+            raise TypeError(f"clock must return a number of seconds, got {t!r}") from None
+    return t
+
+
+cdef inline double _resolve_ttl(object ttl, double default) except? -1.0:
+    """Seconds for a ttl argument: None is the default, inf is never."""
+    if ttl is None:
+        return default
+    if type(ttl) is float or type(ttl) is int:
+        if ttl > 0:
+            return ttl
+    return check_ttl(ttl)
+
+
+def _default_getsizeof(key, value):
+    return _getsizeof(key) + _getsizeof(value)
+
+
+# Entries removed by one operation, released (and reported to the eviction
+# callback) only when the operation has finished with the table.
+cdef struct _Dead:
+    PyObject *key       # first removed entry (owned references), or NULL
+    PyObject *value
+    PyObject *more      # owned list [k1, v1, k2, v2, ...] of further ones, or NULL
+
+
+cdef inline int _bury(_Dead *d, PyObject *key, PyObject *value) except -1:
+    """Take over the table's references to a removed key and value."""
+    if d.key == NULL:
+        d.key = key
+        d.value = value
+        return 0
+    try:
+        if d.more == NULL:
+            more = []
+            Py_INCREF(more)
+            d.more = <PyObject *>more
+        (<list>d.more).append(<object>key)
+        (<list>d.more).append(<object>value)
+    finally:
+        Py_DECREF(<object>key)
+        Py_DECREF(<object>value)
+    return 0
+
+
+cdef inline void _notify(PyObject *callback, PyObject *key, PyObject *value) noexcept:
+    cdef PyObject *r = PyObject_CallFunctionObjArgs(callback, key, value, NULL)
+    if r == NULL:
+        PyErr_WriteUnraisable(callback)
+    else:
+        Py_DECREF(<object>r)
+
+
+cdef void _release(_Dead *d, object callback) noexcept:
+    """reentrancy: runs the eviction callback and the __del__ of what is
+    released, which may use the cache freely: the operation that filled `d`
+    is done with the table."""
+    cdef PyObject *et
+    cdef PyObject *ev
+    cdef PyObject *tb
+    cdef Py_ssize_t n, k
+    cdef PyObject *cb = NULL if callback is None else <PyObject *>callback
+    if d.key == NULL:
+        return
+    PyErr_Fetch(&et, &ev, &tb)
+    if cb != NULL:
+        _notify(cb, d.key, d.value)
+    Py_DECREF(<object>d.key)
+    Py_DECREF(<object>d.value)
+    d.key = NULL
+    if d.more != NULL:
+        n = PyList_GET_SIZE(<object>d.more)
+        if cb != NULL:
+            for k in range(0, n, 2):
+                _notify(cb, PyList_GET_ITEM(<object>d.more, k), PyList_GET_ITEM(<object>d.more, k + 1))
+        Py_DECREF(<object>d.more)
+        d.more = NULL
+    PyErr_Restore(et, ev, tb)
+
+
+cdef inline object _raise_status(int status):
+    """The one place where C status codes become exceptions."""
+    if status == CC_ENOMEM:
+        raise MemoryError("corecache: out of memory")
+    if status == CC_EFULL:
+        raise OverflowError("corecache: a cache holds at most 2**32 - 2 entries")
+    raise SystemError(f"corecache: unexpected status {status}")
+
+
+cdef class LRUCache:
+    """A mapping that keeps the most recently used entries, with per-entry
+    TTLs, a count and a memory limit, eviction callbacks and statistics.
+
+    :param max_size: the most live entries kept (a positive int).
+    :param default_ttl: seconds an entry lives when ``set`` gives no TTL;
+        None (or ``math.inf``) for no expiry.
+    :param memory_limit_mb: the most MiB the entries may take, as measured by
+        ``getsizeof``; None for no memory limit.
+    :param getsizeof: ``getsizeof(key, value) -> int`` bytes of one entry;
+        default ``sys.getsizeof(key) + sys.getsizeof(value)``.
+    :param cleanup_interval: seconds between sweeps of the shared background
+        cleaner; None for lazy expiry only.
+    :param eviction_callback: ``callback(key, value)``, called for every
+        entry the cache removes on its own (limits, expiry, shrinking).
+    :param clock: zero-argument callable returning monotonic seconds.
+    """
+
+    cdef cc_lru_t t
+    cdef uint64_t _max_size         # min(max_size, CC_MAX_ENTRIES)
+    cdef uint64_t _memory_limit     # bytes; 0 when there is no limit
+    cdef double _default_ttl        # CC_NEVER when entries do not expire
+    cdef bint _accounting           # sizes are tracked (limit or getsizeof)
+    cdef object _max_size_given
+    cdef object _memory_limit_mb
+    cdef object _getsizeof          # the user's callable, or None
+    cdef object _sizer              # what is called to size an entry
+    cdef object _callback
+    cdef object _clock
+    cdef object _cleanup_interval
+    cdef object _schedule
+    cdef dict _flights
+    cdef object __weakref__
+
+    def __cinit__(self):
+        cc_lru_init(&self.t)
+        self._flights = {}
+
+    def __init__(self, max_size=1000, default_ttl=None, *, memory_limit_mb=None,
+                 getsizeof=None, cleanup_interval=None, eviction_callback=None,
+                 clock=None):
+        max_size = check_max_size(max_size)
+        default_ttl = check_ttl(default_ttl, "default_ttl")
+        limit = check_memory_limit_mb(memory_limit_mb)
+        check_callable(getsizeof, "getsizeof")
+        cleanup_interval = check_seconds(cleanup_interval, "cleanup_interval", allow_inf=False)
+        check_callable(eviction_callback, "eviction_callback")
+        check_callable(clock, "clock")
+        if self.t.count:
+            raise RuntimeError("LRUCache.__init__ called twice")
+        self._max_size_given = max_size
+        self._max_size = min(max_size, CC_MAX_ENTRIES)
+        self._default_ttl = CC_NEVER if default_ttl is None else default_ttl
+        self._memory_limit_mb = memory_limit_mb
+        self._memory_limit = 0 if limit is None else limit
+        self._getsizeof = getsizeof
+        self._callback = eviction_callback
+        self._clock = clock
+        self._accounting = False
+        if limit is not None or getsizeof is not None:
+            self._start_accounting()
+        self._cleanup_interval = None
+        self._set_cleanup_interval(cleanup_interval)
+
+    @classmethod
+    def from_config(cls, config, *, clock=None):
+        """Build a cache from a :class:`CacheConfig`."""
+        if not isinstance(config, CacheConfig):
+            raise TypeError(f"config must be a CacheConfig, got {config!r}")
+        return cls(config.max_size, config.default_ttl,
+                   memory_limit_mb=config.memory_limit_mb, getsizeof=config.getsizeof,
+                   cleanup_interval=config.cleanup_interval,
+                   eviction_callback=config.eviction_callback, clock=clock)
+
+    def __dealloc__(self):
+        cdef cc_lru_t old
+        if self._schedule is not None:
+            self._schedule.cancel()
+        cc_lru_detach(&self.t, &old)
+        _drop_all(&old)
+
+    # ---- removal ---------------------------------------------------------
+
+    cdef inline int _take(self, uint32_t i, _Dead *dead) except -1:
+        """Remove entry i, handing its references to `dead`."""
+        cdef cc_entry_t *e = &self.t.entries[i]
+        cdef PyObject *k = <PyObject *>e.key
+        cdef PyObject *v = <PyObject *>e.value
+        cc_lru_remove(&self.t, i)
+        return _bury(dead, k, v)
+
+    cdef int _purge(self, double now, _Dead *dead) except -1:
+        """Remove every expired entry; returns how many."""
+        cdef int n = 0
+        if self.t.expiry.len == 0:
+            return 0
+        if self._clock is None:
+            if not cc_clock_passed(cc_expiry_next(&self.t.expiry)):
+                return 0
+            now = cc_clock_precise()
+        elif isnan(now):
+            return 0
+        while self.t.expiry.len and cc_expiry_next(&self.t.expiry) <= now:
+            self._take(cc_expiry_top(&self.t.expiry), dead)
+            self.t.expirations += 1
+            n += 1
+        return n
+
+    cdef int _evict_to_limits(self, _Dead *dead, Py_ssize_t keep) except -1:
+        """Evict least recently used entries until both limits hold, never
+        evicting entry `keep`."""
+        while self.t.count > self._max_size and <Py_ssize_t>self.t.head != keep:
+            self._take(self.t.head, dead)
+            self.t.evictions += 1
+        if self._memory_limit:
+            while self.t.memory > self._memory_limit and self.t.count and <Py_ssize_t>self.t.head != keep:
+                self._take(self.t.head, dead)
+                self.t.evictions += 1
+        return 0
+
+    cdef int _drop_expired(self, uint32_t i) except -1:
+        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        self._take(i, &dead)
+        self.t.expirations += 1
+        _release(&dead, self._callback)
+        return 0
+
+    # ---- lookups ---------------------------------------------------------
+
+    cdef inline Py_ssize_t _live(self, object key, double now) except -2:
+        """Index of key's live entry, or -1; an expired one is dropped."""
+        cdef Py_ssize_t i = ccpy_find(&self.t, key, hash(key))
+        if i >= 0 and _passed(self, self.t.entries[i].expires, now):
+            self._drop_expired(i)
+            return -1
+        return i
+
+    @cython.critical_section
+    def __getitem__(self, key):
+        cdef double now = _begin(self, False)
+        cdef Py_ssize_t i = ccpy_find(&self.t, key, hash(key))
+        if i >= 0:
+            if not _passed(self, self.t.entries[i].expires, now):
+                cc_lru_move_to_end(&self.t, i)
+                self.t.hits += 1
+                return <object>self.t.entries[i].value
+            self._drop_expired(i)
+        self.t.misses += 1
+        raise KeyError(key)
+
+    @cython.critical_section
+    def get(self, key, default=None):
+        """The value for key (counted as a hit), or `default` (a miss)."""
+        cdef double now = _begin(self, False)
+        cdef Py_ssize_t i = ccpy_find(&self.t, key, hash(key))
+        if i >= 0:
+            if not _passed(self, self.t.entries[i].expires, now):
+                cc_lru_move_to_end(&self.t, i)
+                self.t.hits += 1
+                return <object>self.t.entries[i].value
+            self._drop_expired(i)
+        self.t.misses += 1
+        return default
+
+    @cython.critical_section
+    def peek(self, key, default=None):
+        """The value for key without counting it or making it recent."""
+        cdef Py_ssize_t i = self._live(key, _begin(self, False))
+        return default if i < 0 else <object>self.t.entries[i].value
+
+    @cython.critical_section
+    def __contains__(self, key):
+        return self._live(key, _begin(self, False)) >= 0
+
+    # ---- insertion -------------------------------------------------------
+
+    cdef int _set(self, object key, object value, double ttl,
+                  double deadline=NAN, PyObject **existing=NULL) except -1:
+        """Insert or overwrite.  `ttl` is resolved (CC_NEVER for none);
+        `deadline`, when given, is the entry's expiry time itself (copies).
+        With `existing`, a live entry is left alone and its value stored
+        there (a borrowed reference)."""
+        cdef bint timed = ttl != CC_NEVER
+        cdef bint sized
+        cdef double now, expires = CC_NEVER
+        cdef uint64_t size = 0
+        cdef Py_hash_t h
+        cdef Py_ssize_t i
+        cdef uint32_t j
+        cdef int status
+        cdef PyObject *old
+        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        while True:
+            # Everything that runs Python code comes first.
+            now = _begin(self, timed)
+            h = hash(key)
+            sized = self._accounting
+            if sized:
+                size = self._size_of(key, value, True)
+            i = ccpy_find(&self.t, key, h)
+            if sized == self._accounting:
+                break
+            # accounting was switched on meanwhile (resize): size this entry too
+        if timed:
+            expires = deadline if not isnan(deadline) else _now(self, now) + ttl
+        if i >= 0 and existing != NULL and not _passed(self, self.t.entries[i].expires, now):
+            existing[0] = <PyObject *>self.t.entries[i].value
+            return 0
+        if i >= 0:
+            status = cc_lru_set_expiry(&self.t, i, expires, ttl)
+            if status != CC_OK:
+                _raise_status(status)
+            old = <PyObject *>self.t.entries[i].value
+            Py_INCREF(value)
+            self.t.entries[i].value = <PyObject *>value
+            if sized:
+                cc_lru_set_size(&self.t, i, size)
+            cc_lru_move_to_end(&self.t, i)
+            try:
+                self._evict_to_limits(&dead, i)
+            finally:
+                _release(&dead, self._callback)
+                Py_DECREF(<object>old)
+            return 0
+        try:
+            # make room first, so that inserting rarely has to grow arrays
+            self._purge(now, &dead)
+            while self.t.count >= self._max_size:
+                self._take(self.t.head, &dead)
+                self.t.evictions += 1
+            if self._memory_limit:
+                while self.t.count and self.t.memory + size > self._memory_limit:
+                    self._take(self.t.head, &dead)
+                    self.t.evictions += 1
+            status = cc_lru_insert(&self.t, <void *>key, <void *>value, h, &j)
+            if status != CC_OK:
+                _raise_status(status)
+            Py_INCREF(key)
+            Py_INCREF(value)
+            if sized:
+                cc_lru_set_size(&self.t, j, size)
+            if timed:
+                status = cc_lru_set_expiry(&self.t, j, expires, ttl)
+                if status != CC_OK:
+                    self._take(j, &dead)
+                    _raise_status(status)
+        finally:
+            _release(&dead, self._callback)
+        return 0
+
+    cdef uint64_t _size_of(self, object key, object value, bint limited) except? 0:
+        """reentrancy: getsizeof is user code; called before any change."""
+        cdef uint64_t size = check_entry_size(self._sizer(key, value), key)
+        if limited and self._memory_limit and size > self._memory_limit:
+            raise entry_too_large(size, self._memory_limit, key)
+        return size
+
+    @cython.critical_section
+    def __setitem__(self, key, value):
+        self._set(key, value, self._default_ttl)
+
+    @cython.critical_section
+    def set(self, key, value, ttl=None):
+        """Store value under key, as the most recently used entry.
+
+        :param ttl: seconds this entry lives; None for ``default_ttl``,
+            ``math.inf`` for never.
+        """
+        self._set(key, value, _resolve_ttl(ttl, self._default_ttl))
+
+    @cython.critical_section
+    def setdefault(self, key, default=None):
+        """The value for key (a counted lookup); if absent, store and return default."""
+        cdef PyObject *existing = NULL
+        value = self._lookup_counted(key)
+        if value is not _MISSING:
+            return value
+        self._set(key, default, self._default_ttl, NAN, &existing)
+        return default if existing == NULL else <object>existing
+
+    def update(self, other=(), /, **kwargs):
+        """Set every (key, value) of a mapping or iterable of pairs, then of kwargs."""
+        for k, v in check_items(other):
+            self[k] = v
+        for k, v in kwargs.items():
+            self[k] = v
+
+    def get_or_set(self, key, factory, ttl=None):
+        """The value for key; on a miss, ``factory()`` computes it, once for
+        all threads that miss the same key meanwhile, and it is stored.  If
+        the factory raises, every waiting thread gets that exception and
+        nothing is stored.
+
+        reentrancy: the factory may use the cache, but asking for the same
+        key from inside its own factory is a RuntimeError (it would wait for
+        itself).
+        """
+        cdef double seconds = _resolve_ttl(ttl, self._default_ttl)
+        if not callable(factory):
+            raise TypeError(f"factory must be callable, got {factory!r}")
+        value = self._lookup_counted(key)
+        if value is not _MISSING:
+            return value
+        flight = self._flights.get(key)
+        if flight is not None:
+            if flight.owner == get_ident():
+                raise reentered(key)
+            return flight.wait()
+        flight = Flight()
+        self._flights[key] = flight
+        try:
+            # another thread may have stored it just before we registered
+            value = self.peek(key, _MISSING)
+            if value is _MISSING:
+                value = factory()
+                self._set(key, value, seconds)
+        except BaseException as exc:
+            self._flights.pop(key, None)
+            flight.fail(exc)
+            raise
+        self._flights.pop(key, None)
+        flight.succeed(value)
+        return value
+
+    cdef object _lookup_counted(self, key):
+        cdef Py_ssize_t i
+        with cython.critical_section(self):
+            i = self._live(key, _begin(self, False))
+            if i >= 0:
+                cc_lru_move_to_end(&self.t, i)
+                self.t.hits += 1
+                return <object>self.t.entries[i].value
+            self.t.misses += 1
+            return _MISSING
+
+    # ---- removal by the user ---------------------------------------------
+
+    @cython.critical_section
+    def __delitem__(self, key):
+        cdef Py_ssize_t i = self._live(key, _begin(self, False))
+        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        if i < 0:
+            raise KeyError(key)
+        self._take(i, &dead)
+        _release(&dead, None)
+
+    @cython.critical_section
+    def pop(self, key, default=_MISSING):
+        """Remove key and return its value; `default` (or KeyError) if absent."""
+        cdef Py_ssize_t i = self._live(key, _begin(self, False))
+        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        if i < 0:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        value = <object>self.t.entries[i].value
+        self._take(i, &dead)
+        _release(&dead, None)
+        return value
+
+    @cython.critical_section
+    def popitem(self):
+        """Remove and return the least recently used (key, value)."""
+        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef uint32_t i
+        try:
+            self._purge(_begin(self, False), &dead)
+        finally:
+            _release(&dead, self._callback)
+        if self.t.count == 0:
+            raise KeyError("popitem(): LRUCache is empty")
+        i = self.t.head
+        item = (<object>self.t.entries[i].key, <object>self.t.entries[i].value)
+        self._take(i, &dead)
+        _release(&dead, None)
+        return item
+
+    @cython.critical_section
+    def clear(self):
+        """Remove every entry (no callbacks; statistics are kept)."""
+        cdef cc_lru_t old
+        cc_lru_detach(&self.t, &old)
+        _drop_all(&old)
+
+    # ---- TTL -------------------------------------------------------------
+
+    @cython.critical_section
+    def touch(self, key, ttl=None):
+        """Restart key's TTL from now: its own TTL, or `ttl` when given
+        (``math.inf``: never expire).  KeyError if absent."""
+        cdef double now = _begin(self, True)
+        cdef double seconds = CC_NEVER
+        cdef Py_ssize_t i
+        cdef int status
+        if ttl is not None:
+            seconds = _resolve_ttl(ttl, CC_NEVER)
+        i = self._live(key, now)
+        if i < 0:
+            raise KeyError(key)
+        if ttl is None:
+            seconds = cc_lru_ttl_of(&self.t, i)
+        status = cc_lru_set_expiry(&self.t, i, CC_NEVER if seconds == CC_NEVER
+                                   else _now(self, now) + seconds, seconds)
+        if status != CC_OK:
+            _raise_status(status)
+
+    @cython.critical_section
+    def ttl(self, key):
+        """Seconds until key expires; None if it never does.  KeyError if absent."""
+        cdef double now = _begin(self, True)
+        cdef Py_ssize_t i = self._live(key, now)
+        if i < 0:
+            raise KeyError(key)
+        if self.t.entries[i].expires == CC_NEVER:
+            return None
+        return self.t.entries[i].expires - _now(self, now)
+
+    @cython.critical_section
+    def expire(self):
+        """Remove every expired entry now; returns how many."""
+        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        try:
+            return self._purge(_begin(self, True), &dead)
+        finally:
+            _release(&dead, self._callback)
+
+    # ---- limits ----------------------------------------------------------
+
+    cdef _start_accounting(self):
+        status = cc_lru_track_sizes(&self.t)
+        if status != CC_OK:
+            _raise_status(status)
+        self._sizer = self._getsizeof if self._getsizeof is not None else _default_getsizeof
+        self._accounting = True
+
+    def resize(self, max_size=_MISSING, memory_limit_mb=_MISSING):
+        """Change the limits now, evicting least recently used entries at
+        once until they hold.  An argument left out stays as it is;
+        ``memory_limit_mb=None`` removes the memory limit.  A bad argument,
+        or a getsizeof that fails, leaves the cache as it was."""
+        cdef uint64_t new_limit = self._memory_limit
+        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        if max_size is not _MISSING:
+            max_size = check_max_size(max_size)
+        if memory_limit_mb is not _MISSING:
+            limit = check_memory_limit_mb(memory_limit_mb)
+            new_limit = 0 if limit is None else limit
+        if new_limit and not self._accounting:
+            self._size_existing()
+        with cython.critical_section(self):
+            if max_size is not _MISSING:
+                self._max_size_given = max_size
+                self._max_size = min(max_size, CC_MAX_ENTRIES)
+            if memory_limit_mb is not _MISSING:
+                self._memory_limit_mb = memory_limit_mb
+                self._memory_limit = new_limit
+            try:
+                self._evict_to_limits(&dead, -1)
+                if self.t.cap > 64 and self.t.cap > 4 * self.t.count:
+                    status = cc_lru_compact(&self.t)
+                    if status != CC_OK:
+                        _raise_status(status)
+            finally:
+                _release(&dead, self._callback)
+
+    cdef _size_existing(self):
+        """Start accounting on a cache that had none.
+
+        reentrancy: sizes come from user code, called with no lock held.
+        Accounting is switched on first, so that an entry set meanwhile is
+        sized by its own set; an entry whose value changed meanwhile keeps
+        that size.  If getsizeof fails, accounting is switched off again."""
+        with cython.critical_section(self):
+            self._start_accounting()
+            items = self._snapshot(2)
+        try:
+            sizes = [(k, v, self._size_of(k, v, False)) for k, v in items]
+        except BaseException:
+            with cython.critical_section(self):
+                self._accounting = False
+                self._sizer = None
+                cc_lru_untrack_sizes(&self.t)
+            raise
+        with cython.critical_section(self):
+            for k, v, size in sizes:
+                i = ccpy_find(&self.t, k, hash(k))
+                if i >= 0 and self.t.entries[i].value == <void *>v:
+                    cc_lru_set_size(&self.t, i, size)
+
+    def _set_cleanup_interval(self, interval):
+        interval = check_seconds(interval, "cleanup_interval", allow_inf=False)
+        if self._schedule is not None:
+            self._schedule.cancel()
+            self._schedule = None
+        self._cleanup_interval = interval
+        if interval is not None:
+            self._schedule = cleaner.schedule(self, interval)
+
+    # ---- whole-cache views -----------------------------------------------
+
+    cpdef list _snapshot(self, int kind):
+        """Live keys (0), values (1) or items (2), least recent first."""
+        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef list out
+        cdef uint32_t i
+        with cython.critical_section(self):
+            try:
+                self._purge(_begin(self, False), &dead)
+            finally:
+                _release(&dead, self._callback)
+            out = []
+            i = self.t.head
+            while i != CC_NIL:
+                if kind == 0:
+                    out.append(<object>self.t.entries[i].key)
+                elif kind == 1:
+                    out.append(<object>self.t.entries[i].value)
+                else:
+                    out.append((<object>self.t.entries[i].key, <object>self.t.entries[i].value))
+                i = self.t.entries[i].next
+            return out
+
+    def __len__(self):
+        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        with cython.critical_section(self):
+            try:
+                self._purge(_begin(self, False), &dead)
+            finally:
+                _release(&dead, self._callback)
+            return self.t.count
+
+    def __iter__(self):
+        return iter(self._snapshot(0))
+
+    def __reversed__(self):
+        return reversed(self._snapshot(0))
+
+    def keys(self):
+        return CacheKeysView(self)
+
+    def values(self):
+        return CacheValuesView(self)
+
+    def items(self):
+        return CacheItemsView(self)
+
+    def __eq__(self, other):
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return dict(self._snapshot(2)) == dict(other.items())
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    __hash__ = None
+
+    # ---- statistics ------------------------------------------------------
+
+    def stats(self):
+        """A :class:`CacheStats` snapshot, taken atomically."""
+        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        with cython.critical_section(self):
+            try:
+                self._purge(_begin(self, False), &dead)
+            finally:
+                _release(&dead, self._callback)
+            return CacheStats(self.t.hits, self.t.misses, self.t.evictions,
+                              self.t.expirations, self.t.count, self._max_size_given,
+                              self.t.memory if self._accounting else 0,
+                              self._memory_limit if self._memory_limit else None)
+
+    @cython.critical_section
+    def reset_stats(self):
+        """Zero hits, misses, evictions and expirations."""
+        self.t.hits = self.t.misses = self.t.evictions = self.t.expirations = 0
+
+    # ---- configuration ---------------------------------------------------
+
+    @property
+    def max_size(self):
+        return self._max_size_given
+
+    @property
+    def default_ttl(self):
+        return None if self._default_ttl == CC_NEVER else self._default_ttl
+
+    @property
+    def memory_limit_mb(self):
+        return self._memory_limit_mb
+
+    @property
+    def memory_limit_bytes(self):
+        return self._memory_limit if self._memory_limit else None
+
+    @property
+    def memory_bytes(self):
+        return self.t.memory if self._accounting else 0
+
+    @property
+    def getsizeof(self):
+        return self._getsizeof
+
+    @property
+    def cleanup_interval(self):
+        return self._cleanup_interval
+
+    @property
+    def eviction_callback(self):
+        return self._callback
+
+    @property
+    def clock(self):
+        return self._clock
+
+    def __repr__(self):
+        return cache_repr(self)
+
+    # ---- copying and pickling --------------------------------------------
+
+    def _dump(self, bint absolute):
+        """[(key, value, deadline or seconds left, own ttl)], least recent
+        first; inf for no expiry."""
+        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef double now, left
+        cdef uint32_t i
+        with cython.critical_section(self):
+            now = _begin(self, True)
+            try:
+                self._purge(now, &dead)
+            finally:
+                _release(&dead, self._callback)
+            now = _now(self, now)
+            out = []
+            i = self.t.head
+            while i != CC_NIL:
+                left = self.t.entries[i].expires
+                if not absolute and left != CC_NEVER:
+                    left -= now
+                out.append((<object>self.t.entries[i].key, <object>self.t.entries[i].value,
+                            left, cc_lru_ttl_of(&self.t, i)))
+                i = self.t.entries[i].next
+            return out
+
+    def _load(self, items, bint absolute):
+        """Add entries produced by _dump, in order."""
+        cdef double now = _begin(self, not absolute)
+        for key, value, when, own in items:
+            if when == CC_NEVER:
+                self._set(key, value, CC_NEVER)
+            elif absolute:
+                self._set(key, value, own, when)
+            elif when > 0:
+                self._set(key, value, own, _now(self, now) + when)
+
+    def __copy__(self):
+        return copy_cache(self)
+
+    def __deepcopy__(self, memo):
+        return deepcopy_cache(self, memo)
+
+    def __reduce__(self):
+        return reduce_cache(self, "c")
+
+    def _check(self):
+        """Run the C structure's full consistency check (tests)."""
+        return bool(cc_lru_check(&self.t))
+
+    def _raw(self):
+        """[(key, value, deadline)] least recent first, expired entries
+        included, without changing anything (tests)."""
+        cdef uint32_t i
+        out = []
+        with cython.critical_section(self):
+            i = self.t.head
+            while i != CC_NIL:
+                out.append((<object>self.t.entries[i].key, <object>self.t.entries[i].value,
+                            self.t.entries[i].expires))
+                i = self.t.entries[i].next
+        return out
+
+
+cdef void _drop_all(cc_lru_t *old) noexcept:
+    """Release every key and value of a detached table, then its arrays.
+    reentrancy: runs __del__ code; the cache already points at an empty table."""
+    cdef uint32_t i = old.head
+    cdef PyObject *et
+    cdef PyObject *ev
+    cdef PyObject *tb
+    if old.count:
+        PyErr_Fetch(&et, &ev, &tb)
+        while i != CC_NIL:
+            Py_DECREF(<object>old.entries[i].key)
+            Py_DECREF(<object>old.entries[i].value)
+            i = old.entries[i].next
+        PyErr_Restore(et, ev, tb)
+    cc_lru_free(old)
+
+
+# ---- time ------------------------------------------------------------------
+# Module-level inline functions rather than methods, so that they inline on
+# the hit path even though LRUCache can be subclassed.
+
+cdef inline double _begin(LRUCache self, bint need) except? -1.0:
+    """The user clock's time for this operation, read before anything else
+    (it is Python code).  NAN with the built-in clock, which C reads where a
+    deadline is checked (cc_clock_passed: a coarse read, and a precise one
+    only near the deadline), and NAN when neither this operation nor any
+    entry needs a time."""
+    if self._clock is None or not (need or self.t.expiry.len):
+        return NAN
+    return _user_time(self._clock)
+
+
+cdef inline bint _passed(LRUCache self, double deadline, double now) noexcept:
+    """Has deadline passed, at this operation's time `now` (from _begin)?"""
+    if deadline == CC_NEVER:
+        return False
+    if self._clock is None:
+        return cc_clock_passed(deadline)
+    # NAN: no entry had a deadline when the operation began
+    return not isnan(now) and now >= deadline
+
+
+cdef inline double _now(LRUCache self, double now) noexcept:
+    return cc_clock_precise() if self._clock is None else now
+
+
+
+MutableMapping.register(LRUCache)
+
+
+# ---- garbage collection ----------------------------------------------------
+# Cython's slots only see the object fields; these add the table's keys and
+# values, and are installed on the type below.
+
+cdef gc_traverse _base_traverse = <gc_traverse>(<PyTypeObject *>LRUCache).tp_traverse
+cdef gc_clear _base_clear = <gc_clear>(<PyTypeObject *>LRUCache).tp_clear
+
+
+cdef int _lru_traverse(PyObject *o, gc_visit visit, void *arg) noexcept:
+    cdef cc_lru_t *t = &(<LRUCache>o).t
+    cdef uint32_t i = t.head
+    cdef int r
+    while i != CC_NIL:
+        r = visit(<PyObject *>t.entries[i].key, arg)
+        if r:
+            return r
+        r = visit(<PyObject *>t.entries[i].value, arg)
+        if r:
+            return r
+        i = t.entries[i].next
+    return _base_traverse(o, visit, arg)
+
+
+cdef int _lru_clear(PyObject *o) noexcept:
+    cdef cc_lru_t old
+    cc_lru_detach(&(<LRUCache>o).t, &old)
+    _drop_all(&old)
+    return _base_clear(o)
+
+
+(<PyTypeObject *>LRUCache).tp_traverse = <traverseproc>_lru_traverse
+(<PyTypeObject *>LRUCache).tp_clear = <inquiry>_lru_clear
+PyType_Modified(<PyTypeObject *>LRUCache)

@@ -1,0 +1,1 @@
+"""Pure-Python twins of the compiled modules, with the same names and behaviour."""

@@ -1,0 +1,105 @@
+"""The mappings corecache is compared with, each only when it is installed.
+
+Each peer says how to build a bounded cache (optionally with a TTL for
+every entry) and how to spell a lookup, a get and a set on it.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional
+
+
+@dataclass
+class MappingPeer:
+    name: str
+    version: str
+    make: Callable[[int, Optional[float]], Any]   # (maxsize, ttl or None)
+    getitem: Optional[str] = "o[k]"
+    get: str = "o.get(k)"
+    set: str = "o[k] = v"
+    ttl: bool = True                               # supports a per-cache TTL
+    evicts: bool = True
+
+
+def _version(module: str) -> Optional[str]:
+    try:
+        from importlib.metadata import version
+        return version(module)
+    except Exception:
+        try:
+            mod = importlib.import_module(module)
+        except Exception:
+            return None
+        return str(getattr(mod, "__version__", "?"))
+
+
+def corecache_peers() -> List[MappingPeer]:
+    import corecache
+    from corecache import _impl
+    out = []
+    for kind in ("c", "py"):
+        if kind == "c" and _impl.compiled_lru() is None:
+            continue
+        cls = _impl.lru_class(kind)
+        out.append(MappingPeer(
+            f"corecache[{kind}]", corecache.__version__,
+            lambda n, ttl, cls=cls: cls(n, ttl)))
+    return out
+
+
+def installed_peers() -> List[MappingPeer]:
+    peers: List[MappingPeer] = []
+
+    def add(dist: str, factory: Callable[[], MappingPeer]) -> None:
+        if _version(dist) is None:
+            return
+        try:
+            peers.append(factory())
+        except ImportError:
+            pass
+
+    def lru_dict() -> MappingPeer:
+        import lru
+        return MappingPeer("lru-dict", _version("lru-dict") or "?",
+                           lambda n, ttl: lru.LRU(n), ttl=False)
+
+    def cachebox() -> MappingPeer:
+        import cachebox
+        return MappingPeer("cachebox", _version("cachebox") or "?",
+                           lambda n, ttl: cachebox.LRUCache(n) if ttl is None
+                           else cachebox.TTLCache(n, ttl))
+
+    def cachetools() -> MappingPeer:
+        import cachetools
+        return MappingPeer("cachetools", _version("cachetools") or "?",
+                           lambda n, ttl: cachetools.LRUCache(n) if ttl is None
+                           else cachetools.TTLCache(n, ttl))
+
+    def moka() -> MappingPeer:
+        import moka_py
+        return MappingPeer("moka-py", _version("moka-py") or "?",
+                           lambda n, ttl: moka_py.Moka(n) if ttl is None
+                           else moka_py.Moka(n, ttl=ttl),
+                           getitem=None, set="o.set(k, v)")
+
+    add("lru-dict", lru_dict)
+    add("cachebox", cachebox)
+    add("cachetools", cachetools)
+    add("moka-py", moka)
+    return peers
+
+
+def dict_peer() -> MappingPeer:
+    import sys
+    return MappingPeer("dict", sys.version.split()[0], lambda n, ttl: {}, evicts=False,
+                       ttl=False)
+
+
+def versions() -> Dict[str, str]:
+    out = {}
+    for dist in ("cachetools", "cachebox", "lru-dict", "moka-py", "theine", "fastcache"):
+        v = _version(dist)
+        if v:
+            out[dist] = v
+    return out

@@ -1,0 +1,48 @@
+"""Immutable statistics snapshots, shared by both implementations."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Optional
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """A snapshot of a cache's counters, taken atomically by ``stats()``.
+
+    :param hits: lookups through ``[]``, ``get`` or ``get_or_set`` that found a live entry.
+    :param misses: such lookups that found nothing (or only an expired entry).
+    :param evictions: entries the cache removed to respect ``max_size`` or the memory limit.
+    :param expirations: entries the cache removed because their TTL ran out.
+    :param size: live entries now.
+    :param max_size: the entry limit (None when unbounded).
+    :param memory_bytes: the sum of ``getsizeof(key, value)`` over live entries
+        (0 when the cache does not account memory).
+    :param memory_limit_bytes: the memory limit in bytes, or None.
+    """
+
+    __slots__ = ("hits", "misses", "evictions", "expirations", "size",
+                 "max_size", "memory_bytes", "memory_limit_bytes")
+
+    hits: int
+    misses: int
+    evictions: int
+    expirations: int
+    size: int
+    max_size: Optional[int]
+    memory_bytes: int
+    memory_limit_bytes: Optional[int]
+
+    @property
+    def hit_rate(self) -> float:
+        """hits / (hits + misses), or 0.0 before the first lookup."""
+        lookups = self.hits + self.misses
+        return self.hits / lookups if lookups else 0.0
+
+    def __reduce__(self):  # frozen + __slots__ needs this on Python 3.9
+        return (type(self), tuple(getattr(self, f.name) for f in fields(self)))
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The fields and ``hit_rate`` as a plain dict."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["hit_rate"] = self.hit_rate
+        return d

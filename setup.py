@@ -1,0 +1,87 @@
+"""The compiled extensions; everything else is in pyproject.toml.
+
+CORECACHE_NO_EXTENSIONS=1 (or a non-CPython interpreter) builds a pure wheel.
+CORECACHE_DEBUG_BUILD=1 builds with -O0 -g3, assertions, the C structures'
+consistency checks after every mutation, -Werror on csrc/ and line tracing.
+CORECACHE_SANITIZE=1 adds AddressSanitizer and UndefinedBehaviorSanitizer.
+"""
+import os
+import platform
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def flag(name):
+    return os.environ.get(name, "").strip() not in ("", "0", "false", "no")
+
+
+NO_EXTENSIONS = flag("CORECACHE_NO_EXTENSIONS") or platform.python_implementation() != "CPython"
+DEBUG = flag("CORECACHE_DEBUG_BUILD")
+SANITIZE = flag("CORECACHE_SANITIZE")
+
+# module -> the csrc/ files it is linked with
+MODULES = {
+    "corecache._lru": ["csrc/cc_clock.c", "csrc/cc_expiry.c", "csrc/cc_lru.c"],
+}
+
+
+class BuildExt(build_ext):
+    """Compiles csrc/ separately, so that it alone is held to -Werror in the
+    debug build (Cython's generated C warns differently on every compiler)."""
+
+    def build_extension(self, ext):
+        msvc = self.compiler.compiler_type == "msvc"
+        csrc = [s for s in ext.sources if s.startswith("csrc")]
+        ext.sources = [s for s in ext.sources if s not in csrc]
+        if msvc:
+            common = ["/O2"] if not DEBUG else ["/Od", "/Zi"]
+            strict = common
+        else:
+            common = ["-O0", "-g3", "-UNDEBUG"] if DEBUG else ["-O3"]
+            if SANITIZE:
+                common += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                           "-fno-sanitize-recover=undefined"]
+            strict = common + ["-std=c11", "-Wall", "-Wextra"] + (["-Werror"] if DEBUG else [])
+            common = common + ["-Wall"]
+        ext.extra_compile_args = common + ext.extra_compile_args
+        if SANITIZE and not msvc:
+            ext.extra_link_args = ["-fsanitize=address,undefined"] + ext.extra_link_args
+        objects = self.compiler.compile(
+            csrc, output_dir=self.build_temp, macros=ext.define_macros,
+            include_dirs=ext.include_dirs, extra_postargs=strict, depends=ext.depends)
+        ext.extra_objects = objects + list(ext.extra_objects or [])
+        super().build_extension(ext)
+
+
+def extensions():
+    if NO_EXTENSIONS:
+        return []
+    from Cython.Build import cythonize
+
+    macros = [("CC_DEBUG", "1"), ("CYTHON_TRACE", "1")] if DEBUG else [("NDEBUG", "1")]
+    headers = [os.path.join("csrc", f) for f in os.listdir("csrc") if f.endswith(".h")]
+    exts = [
+        Extension(name, [name.replace(".", "/") + ".pyx"] + csrc,
+                  include_dirs=["csrc", "corecache"], define_macros=macros,
+                  libraries=["dl"] if sys.platform.startswith("linux") else [],
+                  depends=headers + ["corecache/_lru_find.h"])
+        for name, csrc in MODULES.items()
+    ]
+    directives = {
+        "language_level": 3,
+        "embedsignature": True,
+        "boundscheck": False,
+        "wraparound": False,
+        "cdivision": True,
+        "initializedcheck": False,
+    }
+    if DEBUG:
+        directives.update(linetrace=True, boundscheck=True, wraparound=True)
+    return cythonize(exts, compiler_directives=directives,
+                     build_dir="build/cython-debug" if DEBUG else None,
+                     force=DEBUG)
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

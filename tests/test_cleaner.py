@@ -1,0 +1,96 @@
+"""The shared background cleaner: expired entries go within an interval,
+its work is proportional to what expired, it keeps no cache alive, and it
+does nothing when no cache needs it."""
+from __future__ import annotations
+
+import gc
+import time
+import weakref
+
+import pytest
+
+from corecache._cleaner import cleaner
+from conftest import FakeClock
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+def test_expired_entries_are_removed_within_one_interval(impl, recorder):
+    c = impl.LRUCache(100, cleanup_interval=0.05, eviction_callback=recorder)
+    for k in range(10):
+        c.set(k, k, ttl=0.05)
+    c.set("stay", 1)
+    # nothing reads the cache: only the cleaner can remove them
+    assert wait_for(lambda: len(recorder.calls) == 10, timeout=2.0)
+    assert c.stats().expirations == 10
+    assert list(c) == ["stay"]
+
+
+def test_cleaner_work_is_proportional_to_what_expired(impl):
+    hashes = [0]
+
+    class Key:
+        def __init__(self, n):
+            self.n = n
+
+        def __hash__(self):
+            hashes[0] += 1
+            return self.n
+
+        def __eq__(self, other):
+            return isinstance(other, Key) and other.n == self.n
+
+    clock = FakeClock()
+    c = impl.LRUCache(20_000, clock=clock)
+    for n in range(10_000):
+        c.set(Key(n), n)                          # never expire
+    for n in range(10_000, 10_010):
+        c.set(Key(n), n, ttl=1)
+    clock.tick(2)
+    hashes[0] = 0
+    assert c.expire() == 10
+    # no key was even hashed: expiry pops a heap, it does not scan or look up
+    assert hashes[0] == 0
+
+
+def test_cleaner_holds_caches_weakly(impl):
+    c = impl.LRUCache(10, default_ttl=60, cleanup_interval=0.01)
+    c["a"] = 1
+    ref = weakref.ref(c)
+    del c
+    gc.collect()
+    assert ref() is None
+
+
+def test_cleaner_is_idle_without_caches():
+    # let schedules of caches from other tests run out and be dropped
+    assert wait_for(lambda: cleaner.pending() == 0 or all(
+        item[2].ref() is None or not item[2].active for item in list(cleaner._heap)), 5)
+    gc.collect()
+    assert wait_for(lambda: cleaner.pending() == 0, timeout=5.0)
+    wakeups = cleaner.wakeups
+    time.sleep(0.3)
+    assert cleaner.wakeups == wakeups
+
+
+def test_one_thread_for_all_caches(impl):
+    import threading
+    caches = [impl.LRUCache(10, cleanup_interval=0.02) for _ in range(20)]
+    names = [t.name for t in threading.enumerate() if t.name == "corecache-cleaner"]
+    assert len(names) == 1
+    for c in caches:
+        c.set("x", 1, ttl=0.01)
+    assert wait_for(lambda: all(len(c._raw()) == 0 for c in caches), timeout=3.0)
+
+
+def test_cleanup_interval_property(impl):
+    c = impl.LRUCache(10, cleanup_interval=5)
+    assert c.cleanup_interval == 5.0
+    assert impl.LRUCache(10).cleanup_interval is None

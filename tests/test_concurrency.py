@@ -1,0 +1,303 @@
+"""Threads and reentrancy: keys whose __hash__, __eq__ or __del__ use the
+cache, callbacks and clocks that re-enter it, and 8 threads of mixed
+operations with the invariants checked afterwards."""
+from __future__ import annotations
+
+import gc
+import random
+import sys
+import threading
+
+import pytest
+
+from conftest import FakeClock
+
+
+def test_eight_threads_of_mixed_operations(impl):
+    clock = FakeClock()
+    evicted = []
+    c = impl.LRUCache(64, memory_limit_mb=1, getsizeof=lambda k, v: 4096 + (v % 7) * 1024,
+                      eviction_callback=lambda k, v: evicted.append(k), clock=clock)
+    n_threads, n_ops = 8, 4000
+    barrier = threading.Barrier(n_threads)
+    counted = [0] * n_threads
+    errors = []
+
+    def worker(t):
+        rnd = random.Random(t)
+        barrier.wait()
+        try:
+            for i in range(n_ops):
+                k = rnd.randrange(200)
+                op = rnd.randrange(12)
+                if op < 3:
+                    c[k] = i
+                elif op == 3:
+                    c.set(k, i, ttl=rnd.choice([0.001, 0.01, 1, None]))
+                    clock.tick(0.001)   # time moves only while threads run
+                elif op == 4:
+                    c.get(k)
+                    counted[t] += 1
+                elif op == 5:
+                    try:
+                        c[k]
+                    except KeyError:
+                        pass
+                    counted[t] += 1
+                elif op == 6:
+                    c.pop(k, None)
+                elif op == 7:
+                    c.get_or_set(k, lambda: i)
+                    counted[t] += 1
+                elif op == 8:
+                    list(c.items())
+                elif op == 9:
+                    c.peek(k)
+                    k in c
+                elif op == 10:
+                    if rnd.random() < 0.02:
+                        c.resize(max_size=rnd.choice([16, 64, 128]))
+                    else:
+                        c.expire()
+                else:
+                    try:
+                        c.popitem()
+                    except KeyError:
+                        pass
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(n_threads)]
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads as often as possible
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []
+    assert c._check()
+    st = c.stats()
+    assert st.hits + st.misses == sum(counted)
+    assert st.size == len(c) == len(list(c)) <= c.max_size
+    assert st.memory_bytes <= st.memory_limit_bytes
+    assert st.memory_bytes == sum(4096 + (v % 7) * 1024 for v in c.values())
+
+
+class Reentrant:
+    """A key whose hash and equality run code that mutates the cache."""
+
+    cache = None
+    on_hash = None
+    on_eq = None
+
+    def __init__(self, n):
+        self.n = n
+
+    def __hash__(self):
+        if Reentrant.on_hash:
+            Reentrant.on_hash(self)
+        return self.n % 4          # plenty of collisions
+
+    def __eq__(self, other):
+        if Reentrant.on_eq:
+            Reentrant.on_eq(self, other)
+        return isinstance(other, Reentrant) and other.n == self.n
+
+
+@pytest.fixture
+def reentrant():
+    yield Reentrant
+    Reentrant.on_hash = Reentrant.on_eq = None
+
+
+def churn(cache, rnd):
+    op = rnd.randrange(6)
+    k = rnd.randrange(40)
+    if op == 0:
+        cache[k] = k
+    elif op == 1:
+        cache.pop(k, None)
+    elif op == 2:
+        cache.clear()
+    elif op == 3:
+        cache.resize(max_size=rnd.choice([4, 8, 32]))
+    elif op == 4:
+        cache.get(k)
+    else:
+        for j in range(20):
+            cache[1000 + j] = j
+
+
+def test_eq_and_hash_that_mutate_the_cache(impl, reentrant):
+    c = impl.LRUCache(32)
+    rnd = random.Random(7)
+    reentrant.on_eq = lambda a, b: churn(c, rnd)
+    reentrant.on_hash = lambda a: churn(c, rnd) if rnd.random() < 0.3 else None
+    for i in range(600):
+        k = Reentrant(rnd.randrange(12))
+        op = rnd.randrange(5)
+        if op == 0:
+            c[k] = i
+        elif op == 1:
+            c.get(k)
+        elif op == 2:
+            c.pop(k, None)
+        elif op == 3:
+            k in c
+        else:
+            c.set(k, i, ttl=5)
+        assert c._check()
+    reentrant.on_eq = reentrant.on_hash = None
+    assert len(c) == len(list(c.items())) <= c.max_size
+
+
+def test_eq_that_always_mutates_does_not_hang(impl, reentrant):
+    c = impl.LRUCache(1000)
+    c[Reentrant(1)] = 1
+    counter = iter(range(10 ** 9))
+    reentrant.on_eq = lambda a, b: c.__setitem__(("x", next(counter)), 0)
+    # the compiled core gives up with RuntimeError; the twin's dict finishes
+    try:
+        c.get(Reentrant(5))
+    except RuntimeError as exc:
+        assert "mutating" in str(exc)
+    reentrant.on_eq = None
+    assert c._check()
+
+
+class Dying:
+    """A value whose __del__ uses the cache it lived in."""
+
+    def __init__(self, cache, log):
+        self.cache = cache
+        self.log = log
+
+    def __del__(self):
+        c = self.cache
+        self.log.append((len(c), c._check()))
+        c["from-del"] = 1
+        c.pop("other", None)
+
+
+def test_del_of_released_values_may_use_the_cache(impl):
+    log = []
+    c = impl.LRUCache(2)
+    c["a"] = Dying(c, log)
+    c["other"] = 1
+    c["b"] = 2                  # evicts a -> __del__ runs after the set
+    assert log and all(ok for _, ok in log)
+    c["x"] = Dying(c, log)
+    c["x"] = 0                  # overwrite releases the old value
+    del c["x"]
+    c["y"] = Dying(c, log)
+    c.clear()
+    c["z"] = Dying(c, log)
+    c.resize(max_size=1)
+    c.pop("z", None)
+    gc.collect()
+    assert len(log) >= 4 and all(ok for _, ok in log)
+    assert c._check()
+
+
+def test_clock_and_getsizeof_that_use_the_cache(impl):
+    clock = FakeClock()
+    holder = {}
+
+    busy = []
+
+    def sneaky_clock():
+        c = holder.get("c")
+        if c is not None and not busy:   # re-enter once, not forever
+            busy.append(1)
+            try:
+                c.peek("nothing")
+                c.set(("clock", clock()), 0, ttl=0.5)
+            finally:
+                busy.pop()
+        return clock()
+
+    def sizer(k, v):
+        c = holder["c"]
+        c.peek(k)
+        if v == "grow":
+            c["side"] = "effect"
+        return 10
+
+    c = impl.LRUCache(4, 1.0, memory_limit_mb=1, getsizeof=sizer, clock=sneaky_clock)
+    holder["c"] = c
+    for i in range(10):
+        c[i] = "grow" if i % 3 == 0 else i
+        clock.tick(0.3)
+        assert c._check()
+    assert len(c) <= 4
+
+
+def test_callback_that_clears_and_refills(impl):
+    c = None
+    calls = []
+
+    def cb(k, v):
+        calls.append(k)
+        if len(calls) > 50:
+            return
+        c.clear()
+        for j in range(5):      # evicts again, from inside the callback
+            c[("refill", len(calls), j)] = j
+    c = impl.LRUCache(3, eviction_callback=cb)
+    for i in range(20):
+        c[i] = i
+        assert c._check() and len(c) <= 3
+    assert len(calls) > 50
+
+
+RECURSE = """
+import sys
+from corecache._impl import lru_class
+sys.unraisablehook = lambda args: None
+c = None
+def cb(k, v):
+    c[("deeper", k)] = v         # every eviction evicts again, without end
+c = lru_class(sys.argv[1])(1, eviction_callback=cb)
+c[0] = 0
+c[1] = 1
+assert c._check() and len(c) == 1
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("kind", ["c", "py"])
+def test_callback_recursing_without_end_hits_the_recursion_limit_not_the_stack(kind):
+    import subprocess
+    import os
+    r = subprocess.run([sys.executable, "-c", RECURSE, kind], capture_output=True, text=True,
+                       timeout=120, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_concurrent_get_or_set_on_many_keys(impl):
+    c = impl.LRUCache(50)
+    calls = {}
+    lock = threading.Lock()
+
+    def factory_for(k):
+        def factory():
+            with lock:
+                calls[k] = calls.get(k, 0) + 1
+            return k * 2
+        return factory
+
+    def worker(seed):
+        rnd = random.Random(seed)
+        for _ in range(2000):
+            k = rnd.randrange(100)
+            assert c.get_or_set(k, factory_for(k)) == k * 2
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert c._check() and len(c) <= 50
