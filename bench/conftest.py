@@ -7,15 +7,16 @@ import types
 import pytest
 
 from corecache import _impl
-from corecache._pure import lru as pure_lru
 
 
 @pytest.fixture(params=["c", "py"])
 def impl(request):
-    if request.param == "c":
-        mod = _impl.compiled_lru()
+    ns = types.SimpleNamespace(name=request.param)
+    for name in _impl.MODULES:
+        mod = (_impl.compiled_module(name) if request.param == "c"
+               else _impl.pure_module(name))
         if mod is None:
             pytest.skip(f"compiled module not available: {_impl.IMPORT_ERROR}")
-    else:
-        mod = pure_lru
-    return types.SimpleNamespace(name=request.param, LRUCache=mod.LRUCache)
+        for attr in mod.__all__:
+            setattr(ns, attr, getattr(mod, attr))
+    return ns

@@ -4,14 +4,13 @@
 "py" when the pure-Python twin is (CORECACHE_NO_EXTENSIONS, another
 interpreter, or a compiled module that failed to import).
 """
-from ._impl import IMPLEMENTATION
-from ._impl import lru as _lru_impl
+from ._impl import IMPLEMENTATION, selected as _selected
 from ._version import __version__
 from .config import CacheConfig
 from .exceptions import CoreCacheError, PoolClosed, PoolExhausted
 from .stats import CacheStats
 
-LRUCache = _lru_impl.LRUCache
+LRUCache = _selected["lru"].LRUCache
 
 __all__ = [
     "IMPLEMENTATION",

@@ -35,9 +35,9 @@ from corecache._common import (Flight, cache_repr, check_items, copy_cache,
                                deepcopy_cache, reduce_cache, reentered)
 from corecache._cleaner import cleaner
 from corecache._views import CacheItemsView, CacheKeysView, CacheValuesView
-from corecache.config import (check_callable, check_entry_size, check_max_size,
+from corecache.config import (check_callable, check_count, check_entry_size, check_max_size,
                               check_memory_limit_mb, check_seconds, check_ttl,
-                              entry_too_large, CacheConfig)
+                              entry_too_large, validate_changes, CacheConfig)
 from corecache.stats import CacheStats
 
 cdef extern from "Python.h":
@@ -52,6 +52,8 @@ cdef extern from "Python.h":
     ctypedef int (*gc_traverse "traverseproc")(PyObject *, gc_visit, void *) noexcept
     ctypedef int (*gc_clear "inquiry")(PyObject *) noexcept
     int PyObject_GC_IsTracked(object)
+
+__all__ = ["LRUCache"]
 
 cc_clock_init()
 
@@ -177,6 +179,8 @@ cdef class LRUCache:
     cdef uint64_t _memory_limit     # bytes; 0 when there is no limit
     cdef double _default_ttl        # CC_NEVER when entries do not expire
     cdef bint _accounting           # sizes are tracked (limit or getsizeof)
+    cdef bint _paused               # writes are refused (pause_writes)
+    cdef uint64_t _rejected         # writes refused while paused
     cdef object _max_size_given
     cdef object _memory_limit_mb
     cdef object _getsizeof          # the user's callable, or None
@@ -346,6 +350,9 @@ cdef class LRUCache:
         cdef int status
         cdef PyObject *old
         cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        if self._paused:
+            self._rejected += 1
+            return 0
         while True:
             # Everything that runs Python code comes first.
             now = _begin(self, timed)
@@ -619,6 +626,53 @@ cdef class LRUCache:
             finally:
                 _release(&dead, self._callback)
 
+    def evict(self, n):
+        """Evict up to `n` least recently used entries now (counted as
+        evictions, reported to the eviction callback); returns how many."""
+        cdef Py_ssize_t k, count
+        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        count = check_count(n, "n")
+        with cython.critical_section(self):
+            try:
+                for k in range(count):
+                    if self.t.count == 0:
+                        return k
+                    self._take(self.t.head, &dead)
+                    self.t.evictions += 1
+                return count
+            finally:
+                _release(&dead, self._callback)
+
+    def pause_writes(self):
+        """Refuse new writes until resume_writes(): set, []=, setdefault,
+        update and get_or_set store nothing (each refusal is counted in
+        stats().rejected); reads and removals still work."""
+        self._paused = True
+
+    def resume_writes(self):
+        """Accept writes again after pause_writes()."""
+        self._paused = False
+
+    @property
+    def writes_paused(self):
+        return self._paused
+
+    def reconfigure(self, *, max_size=_MISSING, default_ttl=_MISSING,
+                    memory_limit_mb=_MISSING, cleanup_interval=_MISSING):
+        """Change settings live.  Every change is validated before any is
+        applied, so a bad one leaves the cache as it was.  Shrinking limits
+        evicts at once; a new default_ttl applies to later writes."""
+        changes = validate_changes(max_size, default_ttl, memory_limit_mb, cleanup_interval,
+                                   _MISSING)
+        if "default_ttl" in changes:
+            ttl = changes["default_ttl"]
+            self._default_ttl = CC_NEVER if ttl is None else ttl
+        if "cleanup_interval" in changes:
+            self._set_cleanup_interval(changes["cleanup_interval"])
+        if "max_size" in changes or "memory_limit_mb" in changes:
+            self.resize(changes.get("max_size", _MISSING),
+                        changes.get("memory_limit_mb", _MISSING))
+
     cdef _size_existing(self):
         """Start accounting on a cache that had none.
 
@@ -724,12 +778,14 @@ cdef class LRUCache:
             return CacheStats(self.t.hits, self.t.misses, self.t.evictions,
                               self.t.expirations, self.t.count, self._max_size_given,
                               self.t.memory if self._accounting else 0,
-                              self._memory_limit if self._memory_limit else None)
+                              self._memory_limit if self._memory_limit else None,
+                              self._rejected)
 
     @cython.critical_section
     def reset_stats(self):
         """Zero hits, misses, evictions and expirations."""
         self.t.hits = self.t.misses = self.t.evictions = self.t.expirations = 0
+        self._rejected = 0
 
     # ---- configuration ---------------------------------------------------
 

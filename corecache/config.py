@@ -64,6 +64,37 @@ def check_callable(value: Any, name: str) -> Any:
     return value
 
 
+def check_count(value: Any, name: str) -> int:
+    """An int >= 0 (bool is not accepted)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int >= 0, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int >= 0, got {value!r}") from None
+    if n < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    return n
+
+
+def validate_changes(max_size: Any, default_ttl: Any, memory_limit_mb: Any,
+                     cleanup_interval: Any, missing: Any) -> dict:
+    """The live-changeable settings that were given, validated, all before any
+    is applied (``missing`` marks one that was not given)."""
+    changes = {}
+    if max_size is not missing:
+        changes["max_size"] = check_max_size(max_size)
+    if default_ttl is not missing:
+        changes["default_ttl"] = check_ttl(default_ttl, "default_ttl")
+    if memory_limit_mb is not missing:
+        check_memory_limit_mb(memory_limit_mb)
+        changes["memory_limit_mb"] = memory_limit_mb
+    if cleanup_interval is not missing:
+        changes["cleanup_interval"] = check_seconds(cleanup_interval, "cleanup_interval",
+                                                    allow_inf=False)
+    return changes
+
+
 def check_entry_size(size: Any, key: Any) -> int:
     """What ``getsizeof(key, value)`` returned must be an int >= 0."""
     if isinstance(size, bool) or not isinstance(size, int):

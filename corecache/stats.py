@@ -18,10 +18,11 @@ class CacheStats:
     :param memory_bytes: the sum of ``getsizeof(key, value)`` over live entries
         (0 when the cache does not account memory).
     :param memory_limit_bytes: the memory limit in bytes, or None.
+    :param rejected: writes refused while writes were paused (``pause_writes``).
     """
 
     __slots__ = ("hits", "misses", "evictions", "expirations", "size",
-                 "max_size", "memory_bytes", "memory_limit_bytes")
+                 "max_size", "memory_bytes", "memory_limit_bytes", "rejected")
 
     hits: int
     misses: int
@@ -31,6 +32,7 @@ class CacheStats:
     max_size: Optional[int]
     memory_bytes: int
     memory_limit_bytes: Optional[int]
+    rejected: int
 
     @property
     def hit_rate(self) -> float:

@@ -55,34 +55,37 @@ def pytest_collection_modifyitems(config: Any, items: List[Any]) -> None:
                 item.add_marker(skip)
 
 
-def _namespace(kind: str) -> types.SimpleNamespace:
-    if kind == "c":
-        mod = _impl.compiled_lru()
+def _namespace(kind: str, missing: Any) -> types.SimpleNamespace:
+    """The public names of every hot-path module, of one implementation."""
+    ns = types.SimpleNamespace(name=kind)
+    for name in _impl.MODULES:
+        mod = _impl.compiled_module(name) if kind == "c" else _impl.pure_module(name)
         if mod is None:
-            if REQUIRE_EXTENSIONS:
-                pytest.fail(f"the compiled module is required but failed to import: {_impl.IMPORT_ERROR}")
-            pytest.skip(f"compiled module not available: {_impl.IMPORT_ERROR}")
-    else:
-        from corecache._pure import lru as mod
-    return types.SimpleNamespace(name=kind, LRUCache=mod.LRUCache, module=mod)
+            return missing(f"compiled module not available: {_impl.IMPORT_ERROR}")
+        for attr in mod.__all__:
+            setattr(ns, attr, getattr(mod, attr))
+    return ns
+
+
+def _missing_in_test(why: str) -> Any:
+    if REQUIRE_EXTENSIONS:
+        pytest.fail(f"the compiled modules are required but failed to import: {why}")
+    pytest.skip(why)
 
 
 @pytest.fixture(params=[pytest.param("c", marks=pytest.mark.c_extension), "py"])
 def impl(request: Any) -> types.SimpleNamespace:
-    return _namespace(request.param)
+    """Both implementations: impl.LRUCache etc., and impl.name ("c"/"py")."""
+    return _namespace(request.param, _missing_in_test)
 
 
 def all_impls() -> List[types.SimpleNamespace]:
     """Both implementations (for tests that drive them side by side)."""
-    out = []
-    mod = _impl.compiled_lru()
-    if mod is not None:
-        out.append(types.SimpleNamespace(name="c", LRUCache=mod.LRUCache, module=mod))
-    elif REQUIRE_EXTENSIONS:
-        raise RuntimeError(f"compiled module required: {_impl.IMPORT_ERROR}")
-    from corecache._pure import lru as pure
-    out.append(types.SimpleNamespace(name="py", LRUCache=pure.LRUCache, module=pure))
-    return out
+    def missing(why: str) -> None:
+        if REQUIRE_EXTENSIONS:
+            raise RuntimeError(f"compiled modules required: {why}")
+        return None
+    return [ns for ns in (_namespace("c", missing), _namespace("py", missing)) if ns is not None]
 
 
 class FakeClock:

@@ -37,6 +37,8 @@ class Model:
         # key -> [value, expires, own ttl, size]
         self.d: "OrderedDict[Any, list]" = OrderedDict()
         self.hits = self.misses = self.evictions = self.expirations = 0
+        self.rejected = 0
+        self.paused = False
         self.calls: List[Tuple[Any, Any]] = []
 
     def expired(self, key: Any) -> bool:
@@ -70,6 +72,9 @@ class Model:
             self.remove(next(iter(self.d)), "evicted")
 
     def set(self, key: Any, value: Any, ttl: Optional[float]) -> None:
+        if self.paused:
+            self.rejected += 1
+            return
         ttl = self.default_ttl if ttl is None else ttl
         size = unit_size(key, value) if self.sized else 0
         if self.limit and size > self.limit:
@@ -98,7 +103,8 @@ class Model:
     def stats(self) -> tuple:
         self.purge()
         return (self.hits, self.misses, self.evictions, self.expirations, len(self.d),
-                self.max_size, self.memory() if self.sized else 0, self.limit or None)
+                self.max_size, self.memory() if self.sized else 0, self.limit or None,
+                self.rejected)
 
 
 def outcome(fn: Any) -> Tuple[str, Any]:
@@ -293,7 +299,7 @@ class LRUMachine(RuleBasedStateMachine):
         def real(c: Any) -> tuple:
             s = c.stats()
             return (s.hits, s.misses, s.evictions, s.expirations, s.size, s.max_size,
-                    s.memory_bytes, s.memory_limit_bytes)
+                    s.memory_bytes, s.memory_limit_bytes, s.rejected)
         self.run(real, self.model.stats)
 
     @rule()
@@ -304,8 +310,24 @@ class LRUMachine(RuleBasedStateMachine):
     def reset_stats(self) -> None:
         def model() -> None:
             m = self.model
-            m.hits = m.misses = m.evictions = m.expirations = 0
+            m.hits = m.misses = m.evictions = m.expirations = m.rejected = 0
         self.run(lambda c: c.reset_stats(), model)
+
+    @rule(n=st.integers(0, 4))
+    def evict(self, n: int) -> None:
+        def model() -> int:
+            k = 0
+            while k < n and self.model.d:
+                self.model.remove(next(iter(self.model.d)), "evicted")
+                k += 1
+            return k
+        self.run(lambda c: c.evict(n), model)
+
+    @rule(paused=st.booleans())
+    def pause(self, paused: bool) -> None:
+        def model() -> None:
+            self.model.paused = paused
+        self.run(lambda c: c.pause_writes() if paused else c.resume_writes(), model)
 
     @invariant()
     def same_contents(self) -> None:

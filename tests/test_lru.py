@@ -574,7 +574,7 @@ def test_stats_snapshot_fields(impl):
     st = c.stats()
     assert st.as_dict() == {"hits": 0, "misses": 0, "evictions": 0, "expirations": 0, "size": 0,
                             "max_size": 7, "memory_bytes": 0, "memory_limit_bytes": None,
-                            "hit_rate": 0.0}
+                            "rejected": 0, "hit_rate": 0.0}
     assert pickle.loads(pickle.dumps(st)) == st
 
 
@@ -841,3 +841,67 @@ def test_subclass(impl):
     del c
     gc.collect()
     assert r() is None
+
+
+# ---- live reconfiguration, eviction on demand, paused writes ------------------------------
+
+def test_reconfigure_applies_live(impl, clock, recorder):
+    c = impl.LRUCache(10, clock=clock, eviction_callback=recorder)
+    for k in range(10):
+        c[k] = k
+    c.reconfigure(max_size=4, default_ttl=5, cleanup_interval=60)
+    assert list(c) == [6, 7, 8, 9] and len(recorder.calls) == 6
+    assert (c.max_size, c.default_ttl, c.cleanup_interval) == (4, 5.0, 60.0)
+    c["new"] = 1
+    assert c.ttl("new") == 5 and c.ttl(9) is None   # only later writes get the new TTL
+    c.reconfigure(default_ttl=None, cleanup_interval=None)
+    assert c.default_ttl is None and c.cleanup_interval is None
+    c.reconfigure(memory_limit_mb=1)
+    assert c.memory_limit_mb == 1 and c.stats().memory_bytes > 0
+
+
+@pytest.mark.parametrize("kw", [{"max_size": 0}, {"default_ttl": -1},
+                                {"memory_limit_mb": "x"}, {"cleanup_interval": 0},
+                                {"max_size": 2, "default_ttl": "bad"}])
+def test_reconfigure_rejects_a_bad_change_whole(impl, kw):
+    c = impl.LRUCache(10, 30)
+    c.update({k: k for k in range(10)})
+    with pytest.raises((TypeError, ValueError)):
+        c.reconfigure(**kw)
+    assert (c.max_size, c.default_ttl, c.memory_limit_mb, c.cleanup_interval) == (10, 30.0, None, None)
+    assert len(c) == 10
+
+
+def test_evict_n_least_recently_used(impl, recorder):
+    c = impl.LRUCache(10, eviction_callback=recorder)
+    c.update({k: k for k in range(6)})
+    c[0]
+    assert c.evict(2) == 2
+    assert list(c) == [3, 4, 5, 0] and [k for k, _ in recorder.calls] == [1, 2]
+    assert c.stats().evictions == 2
+    assert c.evict(100) == 4 and len(c) == 0
+    assert c.evict(0) == 0
+    with pytest.raises(ValueError, match="n must be"):
+        c.evict(-1)
+    with pytest.raises(TypeError, match="n must be"):
+        c.evict(1.5)
+
+
+def test_paused_writes_are_counted_no_ops(impl):
+    c = impl.LRUCache(10)
+    c["a"] = 1
+    c.pause_writes()
+    assert c.writes_paused
+    c["b"] = 2
+    c.set("c", 3, ttl=5)
+    c.update(d=4)
+    assert c.setdefault("e", 5) == 5 and "e" not in c
+    assert c.get_or_set("f", lambda: 6) == 6 and "f" not in c
+    assert c["a"] == 1 and list(c) == ["a"]         # reads work
+    assert c.pop("a") == 1                          # and removals
+    assert c.stats().rejected == 5
+    c.resume_writes()
+    c["b"] = 2
+    assert list(c) == ["b"] and not c.writes_paused
+    c.reset_stats()
+    assert c.stats().rejected == 0

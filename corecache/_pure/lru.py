@@ -34,9 +34,12 @@ from .._common import (Flight, cache_repr, check_items, copy_cache, deepcopy_cac
                        reduce_cache, reentered)
 from .._util import write_unraisable
 from .._views import CacheItemsView, CacheKeysView, CacheValuesView
-from ..config import (CacheConfig, check_callable, check_entry_size, check_max_size,
-                      check_memory_limit_mb, check_seconds, check_ttl, entry_too_large)
+from ..config import (CacheConfig, check_callable, check_count, check_entry_size,
+                      check_max_size, check_memory_limit_mb, check_seconds, check_ttl,
+                      entry_too_large, validate_changes)
 from ..stats import CacheStats
+
+__all__ = ["LRUCache"]
 
 INF = math.inf
 NAN = math.nan
@@ -147,6 +150,8 @@ class LRUCache:
         self._timed = 0          # live nodes with a deadline
         self._memory = 0
         self._hits = self._misses = self._evictions = self._expirations = 0
+        self._paused = False
+        self._rejected = 0
         self._flights: dict = {}
         self._max_size_given = max_size
         self._max_size = min(max_size, MAX_ENTRIES)
@@ -352,6 +357,9 @@ class LRUCache:
         """Insert or overwrite.  `deadline`, when given, is the entry's
         expiry time itself (copies).  With `if_absent`, a live entry is left
         alone and its value returned; otherwise returns _MISSING."""
+        if self._paused:
+            self._rejected += 1
+            return _MISSING
         timed = ttl != INF
         dead: list = []
         while True:
@@ -574,6 +582,46 @@ class LRUCache:
             self._evict_to_limits(dead)
         self._release(dead)
 
+    def evict(self, n: int) -> int:
+        """Evict up to `n` least recently used entries now (counted as
+        evictions, reported to the eviction callback); returns how many."""
+        count = check_count(n, "n")
+        dead: list = []
+        with self._lock:
+            root = self._root
+            k = 0
+            while k < count and root.next is not root:
+                self._evict_head(dead)
+                k += 1
+        self._release(dead)
+        return k
+
+    def pause_writes(self) -> None:
+        """Refuse new writes until resume_writes() (see the compiled twin)."""
+        self._paused = True
+
+    def resume_writes(self) -> None:
+        """Accept writes again after pause_writes()."""
+        self._paused = False
+
+    @property
+    def writes_paused(self) -> bool:
+        return self._paused
+
+    def reconfigure(self, *, max_size: Any = _MISSING, default_ttl: Any = _MISSING,
+                    memory_limit_mb: Any = _MISSING, cleanup_interval: Any = _MISSING) -> None:
+        """Change settings live; all validated before any is applied."""
+        changes = validate_changes(max_size, default_ttl, memory_limit_mb, cleanup_interval,
+                                   _MISSING)
+        if "default_ttl" in changes:
+            ttl = changes["default_ttl"]
+            self._default_ttl = INF if ttl is None else ttl
+        if "cleanup_interval" in changes:
+            self._set_cleanup_interval(changes["cleanup_interval"])
+        if "max_size" in changes or "memory_limit_mb" in changes:
+            self.resize(changes.get("max_size", _MISSING),
+                        changes.get("memory_limit_mb", _MISSING))
+
     def _size_existing(self) -> None:
         """Start accounting on a cache that had none (see the compiled twin)."""
         with self._lock:
@@ -665,7 +713,7 @@ class LRUCache:
             stats = CacheStats(self._hits, self._misses, self._evictions, self._expirations,
                                len(self._data), self._max_size_given,
                                self._memory if self._accounting else 0,
-                               self._memory_limit or None)
+                               self._memory_limit or None, self._rejected)
         self._release(dead)
         return stats
 
@@ -673,6 +721,7 @@ class LRUCache:
         """Zero hits, misses, evictions and expirations."""
         with self._lock:
             self._hits = self._misses = self._evictions = self._expirations = 0
+            self._rejected = 0
 
     # ---- configuration ---------------------------------------------------
 

@@ -1,13 +1,17 @@
-"""LRUCache against a plain dict and the installed mapping peers: a hit
-through ``c[k]`` and ``get``, a miss, a set of a new key into a full
-1024-entry cache (evicting), an overwrite; each also with a TTL on every
+"""Section "lru": LRUCache against a plain dict and the installed mapping
+peers: a hit through ``c[k]`` and ``get``, a miss, a set of a new key into a
+full 1024-entry cache (evicting), an overwrite; each also with a TTL on every
 entry."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .peers import MappingPeer, corecache_peers, dict_peer, installed_peers
+from .report import table
 from .timing import Case, fill, run_cases
+
+NAME = "lru"
+TITLE = "LRUCache operations"
 
 CAPACITY = 1024
 HOT = 100          # lookups cycle over this many keys
@@ -67,16 +71,49 @@ def cases(peers: List[MappingPeer], n: int, with_ttl: bool) -> List[Case]:
     return out
 
 
-def run(n: int, repeats: int, only: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
-    """{operation: {peer: median ns/op}}"""
-    peers = [dict_peer()] + corecache_peers() + installed_peers()
-    if only:
-        peers = [p for p in peers if p.name == "dict" or any(o in p.name for o in only)]
+def peers(libs: Optional[List[str]]) -> List[MappingPeer]:
+    every = [dict_peer()] + corecache_peers() + installed_peers()
+    if not libs:
+        return every
+    return [p for p in every if p.name == "dict" or any(lib in p.name for lib in libs)]
+
+
+def run(opts: Any) -> Dict[str, Dict[str, float]]:
+    """{operation: {implementation: median ns/op}}"""
+    chosen = peers(opts.libs)
     results: Dict[str, Dict[str, float]] = {}
     for with_ttl in (False, True):
-        batch = cases(peers, n, with_ttl)
-        run_cases(batch, repeats)
+        batch = cases(chosen, opts.n, with_ttl)
+        run_cases(batch, opts.repeats)
         for case in batch:
             op, peer = case.name.split("|")
             results.setdefault(op, {})[peer] = case.median
     return results
+
+
+def report(results: Dict[str, Dict[str, float]], opts: Any) -> str:
+    return table(TITLE, results, [p.name for p in peers(opts.libs)], "dict")
+
+
+def targets(results: Dict[str, Dict[str, float]]) -> List[Tuple[Optional[bool], str]]:
+    """The foundation issue's speed targets (compiled build)."""
+    out: List[Tuple[Optional[bool], str]] = []
+    c = "corecache[c]"
+
+    def cmp(op_a: str, a: str, op_b: str, b: str, limit: float, text: str) -> None:
+        x, y = results.get(op_a, {}).get(a), results.get(op_b, {}).get(b)
+        if x is None or y is None:
+            out.append((None, f"{text}: needs {a} and {b}"))
+            return
+        r = x / y
+        out.append((r <= limit, f"{text}: {x:.1f} vs {y:.1f} ns = {r:.2f}x (limit {limit:g}x)"))
+
+    cmp("c[k] hit", c, "c[k] hit", "lru-dict", 1.0, "c[k] hit vs lru-dict c[k]")
+    cmp("get hit", c, "get hit", "cachebox", 1.0, "get hit vs cachebox LRUCache.get")
+    cmp("set new key, evicting", c, "set new key, evicting", "cachebox", 1.0,
+        "set with eviction vs cachebox LRUCache")
+    cmp("set new key, evicting", c, "set new key, evicting", "cachetools", 0.2,
+        "set with eviction vs cachetools LRUCache (at least 5x faster)")
+    cmp("c[k] hit (ttl)", c, "c[k] hit", c, 1.2, "TTL hit vs hit without TTL")
+    cmp("c[k] hit (ttl)", c, "c[k] hit (ttl)", "cachebox", 0.8, "TTL hit vs cachebox TTLCache")
+    return out

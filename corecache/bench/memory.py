@@ -1,4 +1,4 @@
-"""Bytes per entry: resident memory growth of a process that puts 1,000,000
+"""Section "memory": bytes per entry, the resident memory growth of a process that puts 1,000,000
 int -> int entries into one cache, keys and values created beforehand.
 Each figure comes from a fresh subprocess (``python -m corecache.bench.memory
 NAME [ttl]``), so that nothing else lives in its heap."""
@@ -9,9 +9,13 @@ import json
 import os
 import subprocess
 import sys
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+from .report import table
 from .timing import fill
+
+NAME = "memory"
+TITLE = "memory at 1,000,000 int->int entries"
 
 N = 1_000_000
 
@@ -47,11 +51,17 @@ def measure(name: str, ttl: Optional[float]) -> float:
     return (after - before) / N
 
 
-def run(names: List[str], timeout: float = 300) -> Dict[str, Dict[str, float]]:
+def names(libs: Optional[List[str]]) -> List[str]:
+    from .mapping import peers
+    return [p.name for p in peers(libs)]
+
+
+def run(opts: Any, timeout: float = 300) -> Dict[str, Dict[str, float]]:
     """{"no ttl"/"ttl": {name: bytes per entry}} measured in subprocesses."""
+    chosen = names(opts.libs)
     out: Dict[str, Dict[str, float]] = {"no ttl": {}, "ttl": {}}
     for label, ttl in (("no ttl", None), ("ttl", 3600.0)):
-        for name in names:
+        for name in chosen:
             peer = _make(name, None)
             if ttl is not None and not peer.ttl:
                 continue
@@ -64,6 +74,20 @@ def run(names: List[str], timeout: float = 300) -> Dict[str, Dict[str, float]]:
             else:
                 out[label][name] = float("nan")
                 sys.stderr.write(f"memory: {name} failed: {r.stderr[-500:]}\n")
+    return out
+
+
+def report(results: Dict[str, Dict[str, float]], opts: Any) -> str:
+    return table(TITLE, results, names(opts.libs), "dict", unit="bytes per entry")
+
+
+def targets(results: Dict[str, Dict[str, float]]) -> List[Tuple[Optional[bool], str]]:
+    out: List[Tuple[Optional[bool], str]] = []
+    for label, limit in (("no ttl", 80), ("ttl", 96)):
+        b = results.get(label, {}).get("corecache[c]")
+        out.append((None if b is None else b <= limit,
+                    f"bytes per entry at 1M int->int, {label}: "
+                    f"{'-' if b is None else round(b, 1)} (limit {limit})"))
     return out
 
 
