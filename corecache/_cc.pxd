@@ -1,5 +1,10 @@
 # Declarations of the plain C structures in csrc/ (no Python inside them).
 from libc.stdint cimport int64_t, uint32_t, uint64_t
+from cpython.object cimport PyObject
+
+
+cdef extern from "Python.h":
+    ctypedef int (*visitproc)(PyObject *, void *) noexcept
 
 
 cdef extern from "cc_common.h" nogil:
@@ -63,6 +68,16 @@ cdef extern from "cc_lru.h" nogil:
     int cc_lru_check(const cc_lru_t *t)
 
 
-cdef extern from "_lru_find.h":
+cdef extern from "_lru_py.h":
     # Index of key, -1 when absent; -2 with an exception set.
     Py_ssize_t ccpy_find(cc_lru_t *t, object key, Py_hash_t hash) except -2
+
+    ctypedef struct ccpy_dead_t:
+        PyObject *key
+        PyObject *value
+        PyObject *more
+    int ccpy_take(cc_lru_t *t, uint32_t i, ccpy_dead_t *d) except -1
+    void ccpy_release(ccpy_dead_t *d, PyObject *callback)
+    int ccpy_traverse(const cc_lru_t *t, visitproc visit, void *arg)
+    void ccpy_clear(cc_lru_t *t)
+    int ccpy_status_error(int status) except -1

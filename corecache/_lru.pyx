@@ -21,7 +21,6 @@ method also holds the cache's critical section.
 cimport cython
 from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry
 from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
-from cpython.list cimport PyList_New, PyList_Append, PyList_GET_SIZE, PyList_GET_ITEM
 from libc.math cimport isnan, NAN
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
@@ -41,17 +40,12 @@ from corecache.config import (check_callable, check_count, check_entry_size, che
 from corecache.stats import CacheStats
 
 cdef extern from "Python.h":
-    void PyErr_Fetch(PyObject **, PyObject **, PyObject **)
-    void PyErr_Restore(PyObject *, PyObject *, PyObject *)
-    void PyErr_WriteUnraisable(PyObject *)
-    PyObject *PyObject_CallFunctionObjArgs(PyObject *, ...)
     void PyType_Modified(PyTypeObject *)
     # the GC's callback types, without Cython's exception checking: the
     # values visit functions return are theirs to interpret
     ctypedef int (*gc_visit "visitproc")(PyObject *, void *) noexcept
     ctypedef int (*gc_traverse "traverseproc")(PyObject *, gc_visit, void *) noexcept
     ctypedef int (*gc_clear "inquiry")(PyObject *) noexcept
-    int PyObject_GC_IsTracked(object)
 
 __all__ = ["LRUCache"]
 
@@ -83,77 +77,6 @@ cdef inline double _resolve_ttl(object ttl, double default) except? -1.0:
 
 def _default_getsizeof(key, value):
     return _getsizeof(key) + _getsizeof(value)
-
-
-# Entries removed by one operation, released (and reported to the eviction
-# callback) only when the operation has finished with the table.
-cdef struct _Dead:
-    PyObject *key       # first removed entry (owned references), or NULL
-    PyObject *value
-    PyObject *more      # owned list [k1, v1, k2, v2, ...] of further ones, or NULL
-
-
-cdef inline int _bury(_Dead *d, PyObject *key, PyObject *value) except -1:
-    """Take over the table's references to a removed key and value."""
-    if d.key == NULL:
-        d.key = key
-        d.value = value
-        return 0
-    try:
-        if d.more == NULL:
-            more = []
-            Py_INCREF(more)
-            d.more = <PyObject *>more
-        (<list>d.more).append(<object>key)
-        (<list>d.more).append(<object>value)
-    finally:
-        Py_DECREF(<object>key)
-        Py_DECREF(<object>value)
-    return 0
-
-
-cdef inline void _notify(PyObject *callback, PyObject *key, PyObject *value) noexcept:
-    cdef PyObject *r = PyObject_CallFunctionObjArgs(callback, key, value, NULL)
-    if r == NULL:
-        PyErr_WriteUnraisable(callback)
-    else:
-        Py_DECREF(<object>r)
-
-
-cdef void _release(_Dead *d, object callback) noexcept:
-    """reentrancy: runs the eviction callback and the __del__ of what is
-    released, which may use the cache freely: the operation that filled `d`
-    is done with the table."""
-    cdef PyObject *et
-    cdef PyObject *ev
-    cdef PyObject *tb
-    cdef Py_ssize_t n, k
-    cdef PyObject *cb = NULL if callback is None else <PyObject *>callback
-    if d.key == NULL:
-        return
-    PyErr_Fetch(&et, &ev, &tb)
-    if cb != NULL:
-        _notify(cb, d.key, d.value)
-    Py_DECREF(<object>d.key)
-    Py_DECREF(<object>d.value)
-    d.key = NULL
-    if d.more != NULL:
-        n = PyList_GET_SIZE(<object>d.more)
-        if cb != NULL:
-            for k in range(0, n, 2):
-                _notify(cb, PyList_GET_ITEM(<object>d.more, k), PyList_GET_ITEM(<object>d.more, k + 1))
-        Py_DECREF(<object>d.more)
-        d.more = NULL
-    PyErr_Restore(et, ev, tb)
-
-
-cdef inline object _raise_status(int status):
-    """The one place where C status codes become exceptions."""
-    if status == CC_ENOMEM:
-        raise MemoryError("corecache: out of memory")
-    if status == CC_EFULL:
-        raise OverflowError("corecache: a cache holds at most 2**32 - 2 entries")
-    raise SystemError(f"corecache: unexpected status {status}")
 
 
 cdef class LRUCache:
@@ -233,23 +156,17 @@ cdef class LRUCache:
                    eviction_callback=config.eviction_callback, clock=clock)
 
     def __dealloc__(self):
-        cdef cc_lru_t old
         if self._schedule is not None:
             self._schedule.cancel()
-        cc_lru_detach(&self.t, &old)
-        _drop_all(&old)
+        ccpy_clear(&self.t)
 
     # ---- removal ---------------------------------------------------------
 
-    cdef inline int _take(self, uint32_t i, _Dead *dead) except -1:
+    cdef inline int _take(self, uint32_t i, ccpy_dead_t *dead) except -1:
         """Remove entry i, handing its references to `dead`."""
-        cdef cc_entry_t *e = &self.t.entries[i]
-        cdef PyObject *k = <PyObject *>e.key
-        cdef PyObject *v = <PyObject *>e.value
-        cc_lru_remove(&self.t, i)
-        return _bury(dead, k, v)
+        return ccpy_take(&self.t, i, dead)
 
-    cdef int _purge(self, double now, _Dead *dead) except -1:
+    cdef int _purge(self, double now, ccpy_dead_t *dead) except -1:
         """Remove every expired entry; returns how many."""
         cdef int n = 0
         if self.t.expiry.len == 0:
@@ -266,7 +183,7 @@ cdef class LRUCache:
             n += 1
         return n
 
-    cdef int _evict_to_limits(self, _Dead *dead, Py_ssize_t keep) except -1:
+    cdef int _evict_to_limits(self, ccpy_dead_t *dead, Py_ssize_t keep) except -1:
         """Evict least recently used entries until both limits hold, never
         evicting entry `keep`."""
         while self.t.count > self._max_size and <Py_ssize_t>self.t.head != keep:
@@ -279,10 +196,10 @@ cdef class LRUCache:
         return 0
 
     cdef int _drop_expired(self, uint32_t i) except -1:
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL)
         self._take(i, &dead)
         self.t.expirations += 1
-        _release(&dead, self._callback)
+        ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
         return 0
 
     # ---- lookups ---------------------------------------------------------
@@ -349,7 +266,7 @@ cdef class LRUCache:
         cdef uint32_t j
         cdef int status
         cdef PyObject *old
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL)
         if self._paused:
             self._rejected += 1
             return 0
@@ -372,7 +289,7 @@ cdef class LRUCache:
         if i >= 0:
             status = cc_lru_set_expiry(&self.t, i, expires, ttl)
             if status != CC_OK:
-                _raise_status(status)
+                ccpy_status_error(status)
             old = <PyObject *>self.t.entries[i].value
             Py_INCREF(value)
             self.t.entries[i].value = <PyObject *>value
@@ -382,7 +299,7 @@ cdef class LRUCache:
             try:
                 self._evict_to_limits(&dead, i)
             finally:
-                _release(&dead, self._callback)
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
                 Py_DECREF(<object>old)
             return 0
         try:
@@ -397,7 +314,7 @@ cdef class LRUCache:
                     self.t.evictions += 1
             status = cc_lru_insert(&self.t, <void *>key, <void *>value, h, &j)
             if status != CC_OK:
-                _raise_status(status)
+                ccpy_status_error(status)
             Py_INCREF(key)
             Py_INCREF(value)
             if sized:
@@ -406,9 +323,9 @@ cdef class LRUCache:
                 status = cc_lru_set_expiry(&self.t, j, expires, ttl)
                 if status != CC_OK:
                     self._take(j, &dead)
-                    _raise_status(status)
+                    ccpy_status_error(status)
         finally:
-            _release(&dead, self._callback)
+            ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
         return 0
 
     cdef uint64_t _size_of(self, object key, object value, bint limited) except? 0:
@@ -501,49 +418,47 @@ cdef class LRUCache:
     @cython.critical_section
     def __delitem__(self, key):
         cdef Py_ssize_t i = self._live(key, _begin(self, False))
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL)
         if i < 0:
             raise KeyError(key)
         self._take(i, &dead)
-        _release(&dead, None)
+        ccpy_release(&dead, NULL)
 
     @cython.critical_section
     def pop(self, key, default=_MISSING):
         """Remove key and return its value; `default` (or KeyError) if absent."""
         cdef Py_ssize_t i = self._live(key, _begin(self, False))
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL)
         if i < 0:
             if default is _MISSING:
                 raise KeyError(key)
             return default
         value = <object>self.t.entries[i].value
         self._take(i, &dead)
-        _release(&dead, None)
+        ccpy_release(&dead, NULL)
         return value
 
     @cython.critical_section
     def popitem(self):
         """Remove and return the least recently used (key, value)."""
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL)
         cdef uint32_t i
         try:
             self._purge(_begin(self, False), &dead)
         finally:
-            _release(&dead, self._callback)
+            ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
         if self.t.count == 0:
             raise KeyError("popitem(): LRUCache is empty")
         i = self.t.head
         item = (<object>self.t.entries[i].key, <object>self.t.entries[i].value)
         self._take(i, &dead)
-        _release(&dead, None)
+        ccpy_release(&dead, NULL)
         return item
 
     @cython.critical_section
     def clear(self):
         """Remove every entry (no callbacks; statistics are kept)."""
-        cdef cc_lru_t old
-        cc_lru_detach(&self.t, &old)
-        _drop_all(&old)
+        ccpy_clear(&self.t)
 
     # ---- TTL -------------------------------------------------------------
 
@@ -565,7 +480,7 @@ cdef class LRUCache:
         status = cc_lru_set_expiry(&self.t, i, CC_NEVER if seconds == CC_NEVER
                                    else _now(self, now) + seconds, seconds)
         if status != CC_OK:
-            _raise_status(status)
+            ccpy_status_error(status)
 
     @cython.critical_section
     def ttl(self, key):
@@ -581,18 +496,18 @@ cdef class LRUCache:
     @cython.critical_section
     def expire(self):
         """Remove every expired entry now; returns how many."""
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL)
         try:
             return self._purge(_begin(self, True), &dead)
         finally:
-            _release(&dead, self._callback)
+            ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
 
     # ---- limits ----------------------------------------------------------
 
     cdef _start_accounting(self):
         status = cc_lru_track_sizes(&self.t)
         if status != CC_OK:
-            _raise_status(status)
+            ccpy_status_error(status)
         self._sizer = self._getsizeof if self._getsizeof is not None else _default_getsizeof
         self._accounting = True
 
@@ -602,7 +517,7 @@ cdef class LRUCache:
         ``memory_limit_mb=None`` removes the memory limit.  A bad argument,
         or a getsizeof that fails, leaves the cache as it was."""
         cdef uint64_t new_limit = self._memory_limit
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL)
         if max_size is not _MISSING:
             max_size = check_max_size(max_size)
         if memory_limit_mb is not _MISSING:
@@ -622,15 +537,15 @@ cdef class LRUCache:
                 if self.t.cap > 64 and self.t.cap > 4 * self.t.count:
                     status = cc_lru_compact(&self.t)
                     if status != CC_OK:
-                        _raise_status(status)
+                        ccpy_status_error(status)
             finally:
-                _release(&dead, self._callback)
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
 
     def evict(self, n):
         """Evict up to `n` least recently used entries now (counted as
         evictions, reported to the eviction callback); returns how many."""
         cdef Py_ssize_t k, count
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL)
         count = check_count(n, "n")
         with cython.critical_section(self):
             try:
@@ -641,7 +556,7 @@ cdef class LRUCache:
                     self.t.evictions += 1
                 return count
             finally:
-                _release(&dead, self._callback)
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
 
     def pause_writes(self):
         """Refuse new writes until resume_writes(): set, []=, setdefault,
@@ -710,14 +625,14 @@ cdef class LRUCache:
 
     cpdef list _snapshot(self, int kind):
         """Live keys (0), values (1) or items (2), least recent first."""
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL)
         cdef list out
         cdef uint32_t i
         with cython.critical_section(self):
             try:
                 self._purge(_begin(self, False), &dead)
             finally:
-                _release(&dead, self._callback)
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
             out = []
             i = self.t.head
             while i != CC_NIL:
@@ -731,12 +646,12 @@ cdef class LRUCache:
             return out
 
     def __len__(self):
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL)
         with cython.critical_section(self):
             try:
                 self._purge(_begin(self, False), &dead)
             finally:
-                _release(&dead, self._callback)
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
             return self.t.count
 
     def __iter__(self):
@@ -769,12 +684,12 @@ cdef class LRUCache:
 
     def stats(self):
         """A :class:`CacheStats` snapshot, taken atomically."""
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL)
         with cython.critical_section(self):
             try:
                 self._purge(_begin(self, False), &dead)
             finally:
-                _release(&dead, self._callback)
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
             return CacheStats(self.t.hits, self.t.misses, self.t.evictions,
                               self.t.expirations, self.t.count, self._max_size_given,
                               self.t.memory if self._accounting else 0,
@@ -833,7 +748,7 @@ cdef class LRUCache:
     def _dump(self, bint absolute):
         """[(key, value, deadline or seconds left, own ttl)], least recent
         first; inf for no expiry."""
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL)
         cdef double now, left
         cdef uint32_t i
         with cython.critical_section(self):
@@ -841,7 +756,7 @@ cdef class LRUCache:
             try:
                 self._purge(now, &dead)
             finally:
-                _release(&dead, self._callback)
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
             now = _now(self, now)
             out = []
             i = self.t.head
@@ -892,23 +807,6 @@ cdef class LRUCache:
         return out
 
 
-cdef void _drop_all(cc_lru_t *old) noexcept:
-    """Release every key and value of a detached table, then its arrays.
-    reentrancy: runs __del__ code; the cache already points at an empty table."""
-    cdef uint32_t i = old.head
-    cdef PyObject *et
-    cdef PyObject *ev
-    cdef PyObject *tb
-    if old.count:
-        PyErr_Fetch(&et, &ev, &tb)
-        while i != CC_NIL:
-            Py_DECREF(<object>old.entries[i].key)
-            Py_DECREF(<object>old.entries[i].value)
-            i = old.entries[i].next
-        PyErr_Restore(et, ev, tb)
-    cc_lru_free(old)
-
-
 # ---- time ------------------------------------------------------------------
 # Module-level inline functions rather than methods, so that they inline on
 # the hit path even though LRUCache can be subclassed.
@@ -944,31 +842,19 @@ MutableMapping.register(LRUCache)
 
 # ---- garbage collection ----------------------------------------------------
 # Cython's slots only see the object fields; these add the table's keys and
-# values, and are installed on the type below.
+# values, and are installed on the types below.
 
 cdef gc_traverse _base_traverse = <gc_traverse>(<PyTypeObject *>LRUCache).tp_traverse
 cdef gc_clear _base_clear = <gc_clear>(<PyTypeObject *>LRUCache).tp_clear
 
 
 cdef int _lru_traverse(PyObject *o, gc_visit visit, void *arg) noexcept:
-    cdef cc_lru_t *t = &(<LRUCache>o).t
-    cdef uint32_t i = t.head
-    cdef int r
-    while i != CC_NIL:
-        r = visit(<PyObject *>t.entries[i].key, arg)
-        if r:
-            return r
-        r = visit(<PyObject *>t.entries[i].value, arg)
-        if r:
-            return r
-        i = t.entries[i].next
-    return _base_traverse(o, visit, arg)
+    cdef int r = ccpy_traverse(&(<LRUCache>o).t, <visitproc>visit, arg)
+    return r if r else _base_traverse(o, visit, arg)
 
 
 cdef int _lru_clear(PyObject *o) noexcept:
-    cdef cc_lru_t old
-    cc_lru_detach(&(<LRUCache>o).t, &old)
-    _drop_all(&old)
+    ccpy_clear(&(<LRUCache>o).t)
     return _base_clear(o)
 
 
