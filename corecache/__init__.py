@@ -11,6 +11,9 @@ from .exceptions import CoreCacheError, PoolClosed, PoolExhausted
 from .stats import CacheStats
 
 LRUCache = _selected["lru"].LRUCache
+lru_cache = _selected["lru"].lru_cache
+cache = _selected["lru"].cache
+cached_method = _selected["lru"].cached_method
 
 __all__ = [
     "IMPLEMENTATION",
@@ -18,6 +21,9 @@ __all__ = [
     "CacheStats",
     "CoreCacheError",
     "LRUCache",
+    "cache",
+    "cached_method",
+    "lru_cache",
     "PoolClosed",
     "PoolExhausted",
     "__version__",

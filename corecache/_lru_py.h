@@ -80,19 +80,22 @@ ccpy_find(cc_lru_t *t, PyObject *key, Py_hash_t hash)
  * An operation that removes entries hands the table's references to a
  * ccpy_dead_t and releases them (and calls the eviction callback) only when
  * it is done with the table: __del__ and callbacks may use the cache.  The
- * first entry is held inline, further ones in a list, so the common case
- * (one eviction per insert) allocates nothing. */
+ * first entry is held inline, further ones in a malloc'd array: nothing here
+ * allocates Python objects, because an allocation can start the garbage
+ * collector, whose finalizers run Python code in the middle of the
+ * operation. */
 
 typedef struct {
     PyObject *key;      /* first removed entry (owned), or NULL */
     PyObject *value;
-    PyObject *more;     /* owned list [k1, v1, k2, v2, ...], or NULL */
+    PyObject **more;    /* further pairs k1, v1, k2, v2, ... (owned) */
+    Py_ssize_t n, cap;  /* used and allocated slots of `more` */
 } ccpy_dead_t;
 
-#define CCPY_DEAD_INIT {NULL, NULL, NULL}
+#define CCPY_DEAD_INIT {NULL, NULL, NULL, 0, 0}
 
 /* Take over the references of a removed entry.  -1 (MemoryError) only if
- * the overflow list cannot grow; the pair is then released at once. */
+ * the overflow array cannot grow; the pair is then released at once. */
 static int
 ccpy_bury(ccpy_dead_t *d, PyObject *key, PyObject *value)
 {
@@ -101,17 +104,21 @@ ccpy_bury(ccpy_dead_t *d, PyObject *key, PyObject *value)
         d->value = value;
         return 0;
     }
-    if (d->more == NULL && (d->more = PyList_New(0)) == NULL)
-        goto fail;
-    if (PyList_Append(d->more, key) < 0 || PyList_Append(d->more, value) < 0)
-        goto fail;
-    Py_DECREF(key);
-    Py_DECREF(value);
+    if (d->n + 2 > d->cap) {
+        Py_ssize_t cap = d->cap ? d->cap * 2 : 16;
+        PyObject **more = (PyObject **)PyMem_RawRealloc(d->more, (size_t)cap * sizeof(PyObject *));
+        if (more == NULL) {
+            Py_DECREF(key);
+            Py_DECREF(value);
+            PyErr_NoMemory();
+            return -1;
+        }
+        d->more = more;
+        d->cap = cap;
+    }
+    d->more[d->n++] = key;
+    d->more[d->n++] = value;
     return 0;
-fail:
-    Py_DECREF(key);
-    Py_DECREF(value);
-    return -1;
 }
 
 /* Remove entry i of t into d. */
@@ -141,7 +148,8 @@ static void
 ccpy_release(ccpy_dead_t *d, PyObject *callback)
 {
     PyObject *et, *ev, *tb;
-    Py_ssize_t i, n;
+    PyObject **more = d->more;
+    Py_ssize_t i, n = d->n;
     if (d->key == NULL)
         return;
     PyErr_Fetch(&et, &ev, &tb);
@@ -149,15 +157,57 @@ ccpy_release(ccpy_dead_t *d, PyObject *callback)
         ccpy_notify(callback, d->key, d->value);
     Py_CLEAR(d->key);
     Py_CLEAR(d->value);
-    if (d->more != NULL) {
-        n = PyList_GET_SIZE(d->more);
+    /* detach the array first: the code run below may reuse d */
+    d->more = NULL;
+    d->n = d->cap = 0;
+    for (i = 0; i + 1 < n; i += 2) {
         if (callback != NULL)
-            for (i = 0; i + 1 < n; i += 2)
-                ccpy_notify(callback, PyList_GET_ITEM(d->more, i),
-                            PyList_GET_ITEM(d->more, i + 1));
-        Py_CLEAR(d->more);
+            ccpy_notify(callback, more[i], more[i + 1]);
+        Py_DECREF(more[i]);
+        Py_DECREF(more[i + 1]);
     }
+    PyMem_RawFree(more);
     PyErr_Restore(et, ev, tb);
+}
+
+/* Strong references to the keys and/or values of every entry, least
+ * recently used first, in a malloc'd array (`what`: 1 keys, 2 values, 3
+ * both, interleaved).  Walking the list allocates no Python object, so no
+ * code can run and change it meanwhile; the caller builds Python objects
+ * from the array afterwards and frees it with ccpy_refs_free.  NULL with
+ * MemoryError, or with *n == 0 for an empty table. */
+static PyObject **
+ccpy_refs(const cc_lru_t *t, int what, Py_ssize_t *n)
+{
+    Py_ssize_t per = (what == 3) ? 2 : 1, k = 0;
+    PyObject **refs;
+    uint32_t i;
+    *n = (Py_ssize_t)t->count * per;
+    if (*n == 0)
+        return NULL;
+    refs = (PyObject **)PyMem_RawMalloc((size_t)*n * sizeof(PyObject *));
+    if (refs == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (i = t->head; i != CC_NIL; i = t->entries[i].next) {
+        if (what & 1)
+            refs[k++] = (PyObject *)t->entries[i].key;
+        if (what & 2)
+            refs[k++] = (PyObject *)t->entries[i].value;
+    }
+    for (k = 0; k < *n; k++)
+        Py_INCREF(refs[k]);
+    return refs;
+}
+
+static void
+ccpy_refs_free(PyObject **refs, Py_ssize_t n)
+{
+    Py_ssize_t k;
+    for (k = 0; k < n; k++)
+        Py_DECREF(refs[k]);
+    PyMem_RawFree(refs);
 }
 
 /* ---- whole tables ------------------------------------------------------ */
@@ -191,6 +241,68 @@ ccpy_clear(cc_lru_t *t)
         PyErr_Restore(et, ev, tb);
     }
     cc_lru_free(&old);
+}
+
+/* ---- expiry and limits, shared by LRUCache and the lru_cache wrapper ----
+ * `user_clock` says whose clock the deadlines are on: with the built-in
+ * clock `now` is ignored and C reads the clock (cheaply); with a user clock
+ * `now` is its reading, taken before the operation touched the table, or
+ * NAN when none was needed (no entry had a deadline then). */
+
+static inline int
+ccpy_passed(int user_clock, double deadline, double now)
+{
+    if (deadline == CC_NEVER)
+        return 0;
+    if (!user_clock)
+        return cc_clock_passed(deadline);
+    return !Py_IS_NAN(now) && now >= deadline;
+}
+
+/* Remove every expired entry into d; the number removed, or -1. */
+static Py_ssize_t
+ccpy_purge(cc_lru_t *t, int user_clock, double now, ccpy_dead_t *d)
+{
+    Py_ssize_t n = 0;
+    if (t->expiry.len == 0)
+        return 0;
+    if (!user_clock) {
+        if (!cc_clock_passed(cc_expiry_next(&t->expiry)))
+            return 0;
+        now = cc_clock_precise();
+    }
+    else if (Py_IS_NAN(now)) {
+        return 0;
+    }
+    while (t->expiry.len && cc_expiry_next(&t->expiry) <= now) {
+        if (ccpy_take(t, cc_expiry_top(&t->expiry), d) < 0)
+            return -1;
+        t->expirations++;
+        n++;
+    }
+    return n;
+}
+
+/* Evict least recently used entries, never `keep` (or -1), until at most
+ * `max_count` live entries remain and, with a `memory_limit` (0: none),
+ * memory + `extra` fits in it. */
+static int
+ccpy_evict_to(cc_lru_t *t, uint64_t max_count, uint64_t memory_limit, uint64_t extra,
+              Py_ssize_t keep, ccpy_dead_t *d)
+{
+    while (t->count > max_count && (Py_ssize_t)t->head != keep) {
+        if (ccpy_take(t, t->head, d) < 0)
+            return -1;
+        t->evictions++;
+    }
+    if (memory_limit) {
+        while (t->count && (Py_ssize_t)t->head != keep && t->memory + extra > memory_limit) {
+            if (ccpy_take(t, t->head, d) < 0)
+                return -1;
+            t->evictions++;
+        }
+    }
+    return 0;
 }
 
 /* A C status code as a Python exception; returns -1. */
