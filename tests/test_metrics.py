@@ -513,3 +513,18 @@ def test_default_sample_rate():
     finally:
         set_default_sample_rate(before)
 
+
+# ---- the bench section (structure only: tests never assert speed) -------------------------
+
+
+def test_bench_section_runs():
+    import types
+
+    from corecache.bench import metrics as section
+    opts = types.SimpleNamespace(n=1000, repeats=1, libs=None)
+    results = section.run(opts)
+    assert "corecache[py]" in results
+    for figs in results.values():
+        assert set(figs) == {"unregistered", "registered"}
+    assert "ratio to unregistered" in section.report(results, opts)
+    assert len(section.targets(results)) == len(results)
