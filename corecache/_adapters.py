@@ -16,8 +16,9 @@ kind           offers
 =============  =====================================================================
 
 A snapshot may be a mapping or an object with attributes (``field`` reads
-either).  Kinds are tried in the order above; :func:`add_kind` puts a new
-one first.
+either).  Kinds are tried in the order above.  A new kind needs an entry in
+``_STATS_KINDS`` here, its families in ``corecache.metrics.FAMILIES`` and,
+to respond to memory pressure, its actions in ``corecache.memory``.
 """
 from __future__ import annotations
 
@@ -66,12 +67,6 @@ _STATS_KINDS: List[Tuple[str, Callable[[Any], bool]]] = [
                             ("loads", "load_errors", "redis_errors", "pending_writes"))),
     (CACHE, lambda s: has(s, "hits") and has(s, "misses") and has(s, "size")),
 ]
-
-
-def add_kind(kind: str, matches: Callable[[Any], bool]) -> None:
-    """Recognize objects whose ``stats()`` snapshot satisfies `matches` as
-    `kind`, before the built-in kinds."""
-    _STATS_KINDS.insert(0, (kind, matches))
 
 
 def _call_stats(obj: Any) -> Any:

@@ -89,8 +89,9 @@ def _hit_ratio(snap: Any, obj: Any) -> Optional[float]:
 
 
 def _writes_paused(snap: Any, obj: Any) -> Optional[int]:
-    paused = getattr(obj, "writes_paused", None)
-    return None if paused is None else int(bool(paused))
+    # LRUCache.writes_paused; a decorated function's cache_writes_paused
+    paused = getattr(obj, "writes_paused", getattr(obj, "cache_writes_paused", None))
+    return None if paused is None or callable(paused) else int(bool(paused))
 
 
 CACHE_FAMILIES = (

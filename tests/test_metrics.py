@@ -308,6 +308,29 @@ def test_decorated_function_with_cache_stats(impl, registry):
     assert got["corecache_hits_total"] == 2.0
 
 
+def test_decorated_function_with_a_breaker(impl, registry):
+    # issue 3's wrapper with the optional memory-monitor hooks
+    class Wrapper:
+        def __init__(self):
+            self.backing = impl.LRUCache(4)
+
+        def __call__(self, x):
+            return x
+
+        def cache_stats(self):
+            return self.backing.stats()
+
+        @property
+        def cache_writes_paused(self):
+            return self.backing.writes_paused
+
+    fn = Wrapper()
+    metrics.register(fn, "wrapped", registry=registry)
+    assert of(parse(scrape_text(registry)), "wrapped")["corecache_writes_paused"] == 0.0
+    fn.backing.pause_writes()
+    assert of(parse(scrape_text(registry)), "wrapped")["corecache_writes_paused"] == 1.0
+
+
 def test_functools_lru_cache_through_cache_info(registry):
     @functools.lru_cache(maxsize=16)
     def square(x):
