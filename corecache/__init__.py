@@ -8,6 +8,7 @@ from ._impl import IMPLEMENTATION, selected as _selected
 from ._version import __version__
 from .config import CacheConfig
 from .exceptions import CoreCacheError, PoolClosed, PoolExhausted
+from .registry import configure, get_cache
 from .stats import CacheStats
 
 LRUCache = _selected["lru"].LRUCache
@@ -27,4 +28,6 @@ __all__ = [
     "PoolClosed",
     "PoolExhausted",
     "__version__",
+    "configure",
+    "get_cache",
 ]
