@@ -8,9 +8,10 @@ from ._impl import IMPLEMENTATION, selected as _selected
 from ._version import __version__
 from .config import CacheConfig
 from .exceptions import CoreCacheError, PoolClosed, PoolExhausted
-from .stats import CacheStats
+from .stats import CacheStats, PoolStats
 
 LRUCache = _selected["lru"].LRUCache
+ObjectPool = _selected["pool"].ObjectPool
 
 __all__ = [
     "IMPLEMENTATION",
@@ -18,7 +19,9 @@ __all__ = [
     "CacheStats",
     "CoreCacheError",
     "LRUCache",
+    "ObjectPool",
     "PoolClosed",
     "PoolExhausted",
+    "PoolStats",
     "__version__",
 ]
