@@ -25,6 +25,7 @@ SANITIZE = flag("CORECACHE_SANITIZE")
 MODULES = {
     "corecache._lru": ["csrc/cc_clock.c", "csrc/cc_expiry.c", "csrc/cc_lru.c"],
     "corecache._pool": ["csrc/cc_clock.c", "csrc/cc_ring.c"],
+    "corecache._chunk": ["csrc/cc_scan.c"],
 }
 
 

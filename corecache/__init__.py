@@ -1,4 +1,5 @@
-"""corecache: a C-core LRU cache and lru_cache for Python.
+"""corecache: a C-core LRU cache and lru_cache, an object pool and a stream
+chunker for Python.
 
 ``corecache.IMPLEMENTATION`` is "c" when the compiled core is in use and
 "py" when the pure-Python twin is (CORECACHE_NO_EXTENSIONS, another
@@ -6,12 +7,14 @@ interpreter, or a compiled module that failed to import).
 """
 from ._impl import IMPLEMENTATION, selected as _selected
 from ._version import __version__
+from .chunking import batched, process_chunks
 from .config import CacheConfig
 from .exceptions import CoreCacheError, PoolClosed, PoolExhausted
 from .stats import CacheStats, PoolStats
 
 LRUCache = _selected["lru"].LRUCache
 ObjectPool = _selected["pool"].ObjectPool
+StreamChunker = _selected["chunk"].StreamChunker
 
 __all__ = [
     "IMPLEMENTATION",
@@ -23,5 +26,8 @@ __all__ = [
     "PoolClosed",
     "PoolExhausted",
     "PoolStats",
+    "StreamChunker",
     "__version__",
+    "batched",
+    "process_chunks",
 ]

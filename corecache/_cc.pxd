@@ -103,3 +103,12 @@ cdef extern from "cc_ring.h" nogil:
     void *cc_ring_drop_front(cc_ring_t *r)
     int cc_ring_check(const cc_ring_t *r)
 
+
+
+cdef extern from "cc_scan.h" nogil:
+    ctypedef struct cc_delim_t:
+        size_t len
+        int overlaps
+    void cc_delim_init(cc_delim_t *d, const unsigned char *data, size_t len)
+    size_t cc_scan_last(const unsigned char *data, size_t len, const cc_delim_t *d)
+    size_t cc_scan_first(const unsigned char *data, size_t len, size_t start, const cc_delim_t *d)

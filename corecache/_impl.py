@@ -19,6 +19,7 @@ from typing import Any, Dict, Optional
 MODULES = {
     "lru": ("corecache._lru", "corecache._pure.lru"),
     "pool": ("corecache._pool", "corecache._pure.pool"),
+    "chunk": ("corecache._chunk", "corecache._pure.chunk"),
 }
 
 IMPORT_ERROR: Optional[BaseException] = None
