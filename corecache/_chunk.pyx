@@ -142,7 +142,7 @@ cdef class StreamChunker:
     cdef cc_delim_t _d
     cdef Py_ssize_t _dlen         # 0: fixed-size chunks
     cdef Py_ssize_t _pos          # next chunk's start in the source's buffer
-    cdef object _offset           # bytes handed out (a Python int: no overflow)
+    cdef long long _offset        # bytes handed out
     cdef bint _done
     cdef bint _busy
     cdef bint _eof
@@ -155,10 +155,10 @@ cdef class StreamChunker:
     cdef bint _has_pbuf
     cdef Py_ssize_t _piece_pos
     cdef Py_ssize_t _pieces
+    cdef object __weakref__
 
     def __cinit__(self):
         self._bufs = []
-        self._offset = 0
 
     def __init__(self, source, chunk_size=1 << 20, *, delimiter=None, max_record_size=None):
         kind, src, chunk_size, delim, max_record = check_chunker_args(
@@ -449,3 +449,6 @@ cdef class StreamChunker:
 
     def __repr__(self):
         return chunker_repr(self)
+
+    def __reduce__(self):
+        raise TypeError("StreamChunker objects cannot be pickled")

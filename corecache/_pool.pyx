@@ -610,6 +610,10 @@ cdef class ObjectPool:
     def __repr__(self):
         return pool_repr(self)
 
+    def __reduce__(self):
+        raise TypeError("ObjectPool objects cannot be pickled (they hold live objects "
+                        "and threads' places in line)")
+
     def _check(self):
         """Run the C structure's full consistency check (tests)."""
         with cython.critical_section(self):

@@ -239,6 +239,15 @@ def test_buffers_are_reused_when_chunks_are_dropped(impl):
     assert len(owners) <= 3
 
 
+def test_pickling_is_refused_and_weakrefs_work(impl):
+    import pickle
+    import weakref
+    c = impl.StreamChunker(b"abc", 2)
+    with pytest.raises(TypeError, match="^StreamChunker objects cannot be pickled$"):
+        pickle.dumps(c)
+    assert weakref.ref(c)() is c
+
+
 def test_offset_and_repr(impl):
     c = impl.StreamChunker(b"ab\ncd\nef", 3, delimiter=b"\n")
     assert repr(c) == "StreamChunker(chunk_size=3, delimiter=b'\\n', offset=0)"

@@ -482,6 +482,18 @@ def test_factory_returning_an_object_the_pool_holds(impl):
     assert (st.created, st.in_use) == (1, 1)
 
 
+def test_pickling_is_refused(impl):
+    import copy
+    import pickle
+    import weakref
+    pool = impl.ObjectPool(Thing, 2)
+    with pytest.raises(TypeError, match="^ObjectPool objects cannot be pickled"):
+        pickle.dumps(pool)
+    with pytest.raises(TypeError, match="^ObjectPool objects cannot be pickled"):
+        copy.copy(pool)
+    assert weakref.ref(pool)() is pool
+
+
 def test_init_twice_is_refused(impl):
     pool = impl.ObjectPool(Thing, 2)
     with pytest.raises(RuntimeError, match="called twice"):

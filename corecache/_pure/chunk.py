@@ -382,3 +382,6 @@ class StreamChunker:
 
     def __repr__(self) -> str:
         return chunker_repr(self)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("StreamChunker objects cannot be pickled")

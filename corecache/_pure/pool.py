@@ -509,6 +509,10 @@ class ObjectPool:
     def __repr__(self) -> str:
         return pool_repr(self)
 
+    def __reduce__(self) -> Any:
+        raise TypeError("ObjectPool objects cannot be pickled (they hold live objects "
+                        "and threads' places in line)")
+
     def _check(self) -> bool:
         """Check the bookkeeping's invariants (tests)."""
         with self._lock:
