@@ -730,3 +730,60 @@ def test_an_interrupted_wait_leaves_the_pool_consistent(impl):
     pool.put(held)
     st = invariant(pool)
     assert (st.idle, st.in_use, st.waits) == (1, 0, 1)
+
+
+def test_stress_discards_failures_and_timeouts_lose_no_wakeup(impl):
+    """Objects discarded on return (permits to create), a flaky factory and
+    short timeouts, all at once: every thread finishes, nothing is lost."""
+    import random
+    import sys
+
+    lock = threading.Lock()
+    rnd = random.Random(5)
+
+    def factory():
+        with lock:
+            fail = rnd.random() < 0.1
+        if fail:
+            raise OSError("flaky factory")
+        return Thing()
+
+    def validate(obj):
+        with lock:
+            return rnd.random() < 0.7
+    pool = impl.ObjectPool(factory, 2, validate=validate)
+    outcomes = {"ok": 0, "timeout": 0, "factory": 0}
+    errors = []
+
+    def worker(seed):
+        r = random.Random(seed)
+        try:
+            for _ in range(150):
+                try:
+                    with pool.acquire(timeout=r.choice([0, 0.001, 0.05, None])):
+                        key = "ok"
+                except PoolExhausted:
+                    key = "timeout"
+                except OSError:
+                    key = "factory"
+                with lock:
+                    outcomes[key] += 1
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads), "a thread hangs: a lost wake-up"
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []
+    assert sum(outcomes.values()) == 8 * 150 and outcomes["ok"] > 0
+    st = invariant(pool)
+    assert st.in_use == 0 and pool._waiting() == 0
+    assert st.timeouts == outcomes["timeout"]
