@@ -68,57 +68,47 @@ cdef extern from "cc_lru.h" nogil:
     int cc_lru_check(const cc_lru_t *t)
 
 
-cdef extern from "_lru_py.h":
-    # Index of key, -1 when absent; -2 with an exception set.
-    Py_ssize_t ccpy_find(cc_lru_t *t, object key, Py_hash_t hash) except -2
+cdef extern from "cc_ring.h" nogil:
+    uint32_t CC_RING_IDLE
+    uint32_t CC_RING_LENT
+    uint32_t CC_RING_RETURNING
 
-    ctypedef struct ccpy_dead_t:
-        PyObject *key
-        PyObject *value
-        PyObject **more
-        Py_ssize_t n
-        Py_ssize_t cap
-    int ccpy_take(cc_lru_t *t, uint32_t i, ccpy_dead_t *d) except -1
-    void ccpy_release(ccpy_dead_t *d, PyObject *callback)
-    PyObject **ccpy_refs(const cc_lru_t *t, int what, Py_ssize_t *n) except? NULL
-    void ccpy_refs_free(PyObject **refs, Py_ssize_t n)
-    int ccpy_traverse(const cc_lru_t *t, visitproc visit, void *arg)
-    void ccpy_clear(cc_lru_t *t)
-    int ccpy_status_error(int status) except -1
-    bint ccpy_passed(int user_clock, double deadline, double now)
-    Py_ssize_t ccpy_purge(cc_lru_t *t, int user_clock, double now, ccpy_dead_t *d) except -1
-    int ccpy_evict_to(cc_lru_t *t, uint64_t max_count, uint64_t memory_limit, uint64_t extra,
-                      Py_ssize_t keep, ccpy_dead_t *d) except -1
+    ctypedef struct cc_idle_t:
+        void *obj
+        double since
+
+    ctypedef struct cc_owned_t:
+        void *obj
+        uint32_t state
+
+    ctypedef struct cc_ring_t:
+        cc_idle_t *idle
+        uint32_t cap
+        uint32_t head
+        uint32_t len
+        cc_owned_t *owned
+        size_t mask
+        uint32_t count
+
+    void cc_ring_init(cc_ring_t *r)
+    void cc_ring_free(cc_ring_t *r)
+    void cc_ring_detach(cc_ring_t *r, cc_ring_t *out)
+    int cc_ring_reserve(cc_ring_t *r, uint32_t n)
+    cc_owned_t *cc_ring_find(const cc_ring_t *r, const void *obj)
+    void cc_ring_add(cc_ring_t *r, void *obj, uint32_t state)
+    void cc_ring_remove(cc_ring_t *r, void *obj)
+    void cc_ring_push(cc_ring_t *r, cc_owned_t *e, double since)
+    void *cc_ring_lend_back(cc_ring_t *r)
+    const cc_idle_t *cc_ring_front(const cc_ring_t *r)
+    void *cc_ring_drop_front(cc_ring_t *r)
+    int cc_ring_check(const cc_ring_t *r)
 
 
-cdef extern from "_lru_call.h":
-    ctypedef PyObject *(*vectorcallfunc)(PyObject *, PyObject **, size_t, PyObject *) noexcept
 
-    ctypedef struct ccpy_lruwrap_t:
-        vectorcallfunc vectorcall
-        cc_lru_t t
-        PyObject *func
-        PyObject *kwd_mark
-        PyObject *clock
-        PyObject *sizer
-        PyObject *slow_miss
-        Py_ssize_t maxsize
-        uint64_t memory_limit
-        double ttl
-        int typed
-        int skip
-        int paused
-        uint64_t rejected
-
-    ctypedef struct ccpy_key_t:
-        PyObject *raw
-        Py_hash_t hash
-
-    PyObject *ccpy_lru_call(PyObject *, PyObject **, size_t, PyObject *) noexcept
-    void ccpy_install_vectorcall(PyTypeObject *type, Py_ssize_t offset)
-    int ccpy_key_init(ccpy_key_t *k, const ccpy_lruwrap_t *w, PyObject **args,
-                      Py_ssize_t nargs, PyObject *kwnames, int skip) except -1
-    object ccpy_key_object(const ccpy_key_t *k)
-    Py_ssize_t ccpy_key_find(cc_lru_t *t, const ccpy_key_t *k) except -2
-    int ccpy_lru_store(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k,
-                       PyObject *result) except -1
+cdef extern from "cc_scan.h" nogil:
+    ctypedef struct cc_delim_t:
+        size_t len
+        int overlaps
+    void cc_delim_init(cc_delim_t *d, const unsigned char *data, size_t len)
+    size_t cc_scan_last(const unsigned char *data, size_t len, const cc_delim_t *d)
+    size_t cc_scan_first(const unsigned char *data, size_t len, size_t start, const cc_delim_t *d)

@@ -66,6 +66,19 @@ def check_callable(value: Any, name: str) -> Any:
     return value
 
 
+def check_timeout(value: Any, name: str = "timeout") -> Optional[float]:
+    """None, or a number of seconds >= 0 (0: do not wait; ``math.inf``: wait
+    forever)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number of seconds >= 0 or None, got {value!r}")
+    seconds = float(value)
+    if not seconds >= 0:  # negative or NaN
+        raise ValueError(f"{name} must be a number of seconds >= 0 or None, got {value!r}")
+    return seconds
+
+
 def check_count(value: Any, name: str) -> int:
     """An int >= 0 (bool is not accepted)."""
     if isinstance(value, bool):
