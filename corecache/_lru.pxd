@@ -59,4 +59,4 @@ cdef extern from "_lru_call.h":
     object ccpy_key_object(const ccpy_key_t *k)
     Py_ssize_t ccpy_key_find(cc_lru_t *t, const ccpy_key_t *k) except -2
     int ccpy_lru_store(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k,
-                       PyObject *result) except -1
+                       PyObject *result, int64_t absent_at) except -1

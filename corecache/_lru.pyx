@@ -1077,7 +1077,7 @@ cdef class _lru_cache_wrapper:
         cdef ccpy_key_t k
         k.raw = <PyObject *>key
         k.hash = h
-        ccpy_lru_store(<PyObject *>self, &self.w, &k, <PyObject *>value)
+        ccpy_lru_store(<PyObject *>self, &self.w, &k, <PyObject *>value, -1)
 
     def _discard(self, key, Py_hash_t h):
         cdef double now = self._now()

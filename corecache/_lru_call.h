@@ -265,9 +265,13 @@ ccpy_wrap_size(const ccpy_lruwrap_t *w, PyObject *key, PyObject *value, uint64_t
 
 /* Store `result` under the key k (a raw key object, or a virtual tuple).
  * As functools does: a bounded cache keeps an entry that appeared while the
- * function ran; an unbounded one replaces it.  0 or -1. */
+ * function ran; an unbounded one replaces it.  `absent_at` is the table
+ * version at which the key was seen absent, or -1 if unknown: if nothing
+ * changed the table since, the key is still absent and is not looked up
+ * again.  0 or -1. */
 static int
-ccpy_lru_store(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k, PyObject *result)
+ccpy_lru_store(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k, PyObject *result,
+               int64_t absent_at)
 {
     cc_lru_t *t = &w->t;
     ccpy_dead_t dead = CCPY_DEAD_INIT;
@@ -303,7 +307,10 @@ ccpy_lru_store(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k, PyObject 
         expires = (user_clock ? now : cc_clock_precise()) + w->ttl;
 
     Py_BEGIN_CRITICAL_SECTION(self);
-    i = ccpy_find(t, key, k->hash);     /* __eq__ only on an equal full hash */
+    if (absent_at >= 0 && (uint64_t)absent_at == t->version)
+        i = -1;
+    else
+        i = ccpy_find(t, key, k->hash); /* __eq__ only on an equal full hash */
     if (i == -2) {
         rc = -1;
     }
@@ -385,13 +392,13 @@ done:
 
 static PyObject *
 ccpy_lru_miss(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k,
-              PyObject *const *args, size_t nargsf, PyObject *kwnames)
+              PyObject *const *args, size_t nargsf, PyObject *kwnames, int64_t absent_at)
 {
     PyObject *result;
     if (w->slow_miss != NULL)
         return ccpy_lru_slow_miss(self, w, k, args, nargsf, kwnames);
     result = PyObject_Vectorcall(w->func, args, nargsf, kwnames);
-    if (result != NULL && ccpy_lru_store(self, w, k, result) < 0)
+    if (result != NULL && ccpy_lru_store(self, w, k, result, absent_at) < 0)
         Py_CLEAR(result);
     return result;
 }
@@ -406,6 +413,7 @@ ccpy_lru_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw
     PyObject *value = NULL;
     double now = Py_NAN;
     int user_clock = w->clock != NULL, rc = 0;
+    int64_t absent_at = -1;
     Py_ssize_t i;
 
     if (w->maxsize == 0) {
@@ -431,14 +439,17 @@ ccpy_lru_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw
             t->expirations++;       /* and a miss, below */
         }
     }
-    if (value == NULL && i != -2 && rc == 0)
+    if (value == NULL && i != -2 && rc == 0) {
         t->misses++;
+        if (i == -1)
+            absent_at = (int64_t)(t->version & INT64_MAX);
+    }
     Py_END_CRITICAL_SECTION();
 
     ccpy_release(&dead, NULL);
     if (value != NULL || i == -2 || rc < 0)
         return value;
-    return ccpy_lru_miss(self, w, &k, args, nargsf, kwnames);
+    return ccpy_lru_miss(self, w, &k, args, nargsf, kwnames, absent_at);
 }
 
 /* Make `type` callable through ccpy_lru_call, which its instances set in
