@@ -122,9 +122,20 @@ def _async_wrapper(build: Callable[..., Any], user_function: Callable[..., Any],
         finally:
             flight.waiters -= 1
 
-    for name in ("cache_info", "cache_clear", "cache_stats", "cache_invalidate", "cache_evict",
-                 "cache_pause_writes", "cache_resume_writes"):
+    for name in ("cache_info", "cache_clear", "cache_stats", "cache_invalidate", "cache_evict"):
         setattr(wrapper, name, getattr(inner, name))
+
+    def cache_pause_writes() -> None:
+        inner.cache_pause_writes()
+        wrapper.cache_writes_paused = True     # type: ignore[attr-defined]
+
+    def cache_resume_writes() -> None:
+        inner.cache_resume_writes()
+        wrapper.cache_writes_paused = False    # type: ignore[attr-defined]
+
+    wrapper.cache_pause_writes = cache_pause_writes      # type: ignore[attr-defined]
+    wrapper.cache_resume_writes = cache_resume_writes    # type: ignore[attr-defined]
+    wrapper.cache_writes_paused = False                  # type: ignore[attr-defined]
     return wrapper
 
 

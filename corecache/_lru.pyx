@@ -1007,7 +1007,12 @@ cdef class _lru_cache_wrapper:
         self.w.paused = 1
 
     def cache_resume_writes(self):
+        """Store results again after cache_pause_writes()."""
         self.w.paused = 0
+
+    @property
+    def cache_writes_paused(self):
+        return bool(self.w.paused)
 
     # ---- for the async wrapper and single flight -------------------------
 

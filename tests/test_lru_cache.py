@@ -390,11 +390,14 @@ def test_cache_evict_and_pause(impl):
     for i in range(5):
         f(i)
     assert f.cache_evict(2) == 2 and f.cache_info().currsize == 3
+    assert f.cache_writes_paused is False
     f.cache_pause_writes()
+    assert f.cache_writes_paused is True
     f(100)
     assert f.cache_info().currsize == 3 and f(3) == 9     # hits still served
     assert f.cache_stats().rejected == 1
     f.cache_resume_writes()
+    assert f.cache_writes_paused is False
     f(100)
     assert f.cache_info().currsize == 4
 

@@ -447,3 +447,41 @@ def test_process_basis_needs_a_limit():
 def test_cache_stats_shape_is_shared():
     # the monitor and metrics read the same CacheStats fields
     assert {"hits", "misses", "size"} <= set(CacheStats.__slots__)
+
+
+# ---- the real pool and the real decorators (issues 3 and 4) -------------------------
+
+def test_real_pool_and_decorated_functions_respond_to_pressure(impl, probe, collections):
+    pool = impl.ObjectPool(list, max_size=8)
+    held = [pool.get() for _ in range(5)]
+    for obj in held[:3]:
+        pool.put(obj)                         # 3 idle, 2 in use
+
+    @impl.lru_cache(maxsize=16)
+    def square(x):
+        return x * x
+
+    @impl.lru_cache(maxsize=16)
+    async def fetch(x):
+        return x
+
+    for x in range(8):
+        square(x)
+    m = MemoryMonitor(probe=probe, shrink_fraction=0.5)
+    for obj in (pool, square, fetch):
+        m.register(obj)
+    at(m, probe, 90)                          # HIGH
+    assert pool.stats().idle == 0 and pool.stats().in_use == 2
+    assert square.cache_info().currsize == 4  # evicted half, least recently used first
+    assert square.cache_stats().evictions == 4
+    at(m, probe, 97)                          # CRITICAL
+    assert square.cache_info().currsize == 0 and square.cache_writes_paused
+    assert fetch.cache_writes_paused
+    square(100)
+    assert square.cache_info().currsize == 0 and square.cache_stats().rejected == 1
+    at(m, probe, 20)                          # back down: the breaker opens again
+    assert not square.cache_writes_paused and not fetch.cache_writes_paused
+    square(100)
+    assert square.cache_info().currsize == 1
+    for obj in held[3:]:
+        pool.put(obj)

@@ -551,3 +551,38 @@ def test_bench_section_runs():
         assert set(figs) == {"unregistered", "registered"}
     assert "ratio to unregistered" in section.report(results, opts)
     assert len(section.targets(results)) == len(results)
+
+
+# ---- the real pool and the real decorators (issues 3 and 4) -------------------------
+
+def test_scrape_of_a_real_pool_and_decorated_function(impl):
+    registry = CollectorRegistry()
+    pool = impl.ObjectPool(dict, max_size=4)
+    with pool.acquire():
+        pass
+    held = pool.get()
+
+    @impl.lru_cache(maxsize=32)
+    def f(x):
+        return x
+
+    f(1), f(1), f(2)
+    metrics.register(pool, "real_pool", registry=registry)
+    metrics.register(f, "real_fn", registry=registry)
+    try:
+        values = {}
+        for family in text_string_to_metric_families(generate_latest(registry).decode()):
+            for sample in family.samples:
+                values[(sample.name, sample.labels.get("cache"))] = sample.value
+        st = pool.stats()
+        assert values[("corecache_pool_in_use", "real_pool")] == st.in_use == 1
+        assert values[("corecache_pool_idle", "real_pool")] == st.idle
+        assert values[("corecache_pool_created_total", "real_pool")] == st.created
+        assert values[("corecache_hits_total", "real_fn")] == 1
+        assert values[("corecache_misses_total", "real_fn")] == 2
+        assert values[("corecache_size", "real_fn")] == 2
+        assert values[("corecache_max_size", "real_fn")] == 32
+    finally:
+        metrics.unregister("real_pool", registry=registry)
+        metrics.unregister("real_fn", registry=registry)
+        pool.put(held)

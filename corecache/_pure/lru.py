@@ -1113,10 +1113,12 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
     def cache_pause_writes() -> None:
         nonlocal paused
         paused = True
+        wrapper.cache_writes_paused = True             # type: ignore[attr-defined]
 
     def cache_resume_writes() -> None:
         nonlocal paused
         paused = False
+        wrapper.cache_writes_paused = False            # type: ignore[attr-defined]
 
     def _check() -> bool:
         with lock:
@@ -1139,6 +1141,7 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
     wrapper.cache_evict = cache_evict                  # type: ignore[attr-defined]
     wrapper.cache_pause_writes = cache_pause_writes    # type: ignore[attr-defined]
     wrapper.cache_resume_writes = cache_resume_writes  # type: ignore[attr-defined]
+    wrapper.cache_writes_paused = False                # type: ignore[attr-defined]
     wrapper._make_key = _make_key_and_hash             # type: ignore[attr-defined]
     wrapper._lookup = _lookup                          # type: ignore[attr-defined]
     wrapper._peek = _peek                              # type: ignore[attr-defined]
