@@ -34,7 +34,7 @@ from corecache._common import (Flight, cache_repr, check_items, copy_cache,
                                deepcopy_cache, reduce_cache, reentered)
 from corecache._cleaner import cleaner
 from corecache._views import CacheItemsView, CacheKeysView, CacheValuesView
-from corecache.config import (check_callable, check_count, check_entry_size, check_max_size,
+from corecache.config import (read_clock as _user_time, check_callable, check_count, check_entry_size, check_max_size,
                               check_memory_limit_mb, check_seconds, check_ttl,
                               entry_too_large, validate_changes, CacheConfig)
 from corecache.stats import CacheStats
@@ -63,16 +63,6 @@ cc_clock_init()
 
 cdef object _MISSING = object()
 cdef object _getsizeof = sys.getsizeof
-
-
-cdef inline double _user_time(object clock) except? -1.0:
-    t = clock()
-    if isinstance(t, bool) or not isinstance(t, (int, float)):
-        try:
-            return float(t.__float__())
-        except Exception:
-            raise TypeError(f"clock must return a number of seconds, got {t!r}") from None
-    return t
 
 
 cdef inline double _resolve_ttl(object ttl, double default) except? -1.0:
@@ -747,6 +737,26 @@ cdef class LRUCache:
 
     # ---- copying and pickling --------------------------------------------
 
+    cdef Py_ssize_t _collect(self, PyObject ***refs, double **times) except -1:
+        """Keys and values (ccpy_refs) and each entry's deadline and own
+        TTL, least recent first, without allocating Python objects; the
+        caller frees both.  Returns the number of refs (2 per entry)."""
+        cdef Py_ssize_t n, k = 0
+        cdef uint32_t i = self.t.head
+        refs[0] = ccpy_refs(&self.t, 3, &n)
+        times[0] = NULL
+        if n:
+            times[0] = <double *>PyMem_Malloc(n * sizeof(double))
+            if times[0] == NULL:
+                ccpy_refs_free(refs[0], n)
+                raise MemoryError()
+            while i != CC_NIL:
+                times[0][k] = self.t.entries[i].expires
+                times[0][k + 1] = cc_lru_ttl_of(&self.t, i)
+                i = self.t.entries[i].next
+                k += 2
+        return n
+
     def _dump(self, bint absolute):
         """[(key, value, deadline or seconds left, own ttl)], least recent
         first; inf for no expiry."""
@@ -755,7 +765,6 @@ cdef class LRUCache:
         cdef PyObject **refs = NULL
         cdef double *times = NULL
         cdef Py_ssize_t n = 0, k
-        cdef uint32_t i
         with cython.critical_section(self):
             now = _begin(self, True)
             try:
@@ -763,19 +772,7 @@ cdef class LRUCache:
             finally:
                 ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
             now = _now(self, now)
-            refs = ccpy_refs(&self.t, 3, &n)
-            if n:
-                times = <double *>PyMem_Malloc(n * sizeof(double))
-                if times == NULL:
-                    ccpy_refs_free(refs, n)
-                    raise MemoryError()
-                i = self.t.head
-                k = 0
-                while i != CC_NIL:
-                    times[k] = self.t.entries[i].expires
-                    times[k + 1] = cc_lru_ttl_of(&self.t, i)
-                    i = self.t.entries[i].next
-                    k += 2
+            n = self._collect(&refs, &times)
         try:
             return [(<object>refs[k], <object>refs[k + 1],
                      times[k] if absolute or times[k] == CC_NEVER else times[k] - now,
@@ -812,29 +809,17 @@ cdef class LRUCache:
     def _raw(self):
         """[(key, value, deadline)] least recent first, expired entries
         included, without changing anything (tests)."""
-        cdef PyObject **refs
-        cdef double *deadlines = NULL
-        cdef Py_ssize_t n, k
-        cdef uint32_t i
+        cdef PyObject **refs = NULL
+        cdef double *times = NULL
+        cdef Py_ssize_t n = 0, k
         with cython.critical_section(self):
-            refs = ccpy_refs(&self.t, 3, &n)
-            if n:
-                deadlines = <double *>PyMem_Malloc(n * sizeof(double))
-                if deadlines == NULL:
-                    ccpy_refs_free(refs, n)
-                    raise MemoryError()
-                i = self.t.head
-                k = 0
-                while i != CC_NIL:
-                    deadlines[k] = self.t.entries[i].expires
-                    i = self.t.entries[i].next
-                    k += 2
+            n = self._collect(&refs, &times)
         try:
-            return [(<object>refs[k], <object>refs[k + 1], deadlines[k]) for k in range(0, n, 2)]
+            return [(<object>refs[k], <object>refs[k + 1], times[k]) for k in range(0, n, 2)]
         finally:
             if refs != NULL:
                 ccpy_refs_free(refs, n)
-            PyMem_Free(deadlines)
+            PyMem_Free(times)
 
 
 # ---- time ------------------------------------------------------------------

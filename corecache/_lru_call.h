@@ -223,12 +223,8 @@ restart:
             if (eq < 0)
                 return -2;
             if (t->version != version) {
-                if (++restarts > CCPY_MAX_RESTARTS) {
-                    PyErr_SetString(PyExc_RuntimeError,
-                                    "cache changed during every key comparison "
-                                    "(a key's __eq__ keeps mutating it)");
+                if (ccpy_restart(&restarts) < 0)
                     return -2;
-                }
                 goto restart;
             }
             if (eq)

@@ -21,6 +21,19 @@
 
 #define CCPY_MAX_RESTARTS 1000
 
+/* A probe found the table changed under a comparison: 0 to start again,
+ * -1 (RuntimeError) when that keeps happening. */
+static int
+ccpy_restart(int *restarts)
+{
+    if (++*restarts <= CCPY_MAX_RESTARTS)
+        return 0;
+    PyErr_SetString(PyExc_RuntimeError,
+                    "cache changed during every key comparison "
+                    "(a key's __eq__ keeps mutating it)");
+    return -1;
+}
+
 /* Index of `key`, -1 when absent, -2 with an exception set. */
 static Py_ssize_t
 ccpy_find_probe(cc_lru_t *t, PyObject *key, Py_hash_t hash)
@@ -49,12 +62,8 @@ restart:
             if (eq < 0)
                 return -2;
             if (t->version != version) {
-                if (++restarts > CCPY_MAX_RESTARTS) {
-                    PyErr_SetString(PyExc_RuntimeError,
-                                    "cache changed during every key comparison "
-                                    "(a key's __eq__ keeps mutating it)");
+                if (ccpy_restart(&restarts) < 0)
                     return -2;
-                }
                 goto restart;
             }
             if (eq)

@@ -44,7 +44,7 @@ from _thread import allocate_lock
 from corecache._pool_common import (FOREVER, check_pool_args, closed, duplicate, exhausted,
                                     not_lent, pool_repr, resolve_timeout, wait_seconds)
 from corecache._util import write_unraisable
-from corecache.config import check_count
+from corecache.config import check_count, read_clock as _user_time
 from corecache.stats import PoolStats
 
 cdef extern from "Python.h":
@@ -73,16 +73,6 @@ cdef inline object _raise_status(int status):
     if status == CC_EFULL:
         raise OverflowError("corecache: a pool holds at most 2**32 - 2 objects")
     raise SystemError(f"corecache: unexpected status {status}")
-
-
-cdef inline double _user_time(object clock) except? -1.0:
-    t = clock()
-    if isinstance(t, bool) or not isinstance(t, (int, float)):
-        try:
-            return float(t.__float__())
-        except Exception:
-            raise TypeError(f"clock must return a number of seconds, got {t!r}") from None
-    return t
 
 
 @cython.final

@@ -110,6 +110,18 @@ def validate_changes(max_size: Any, default_ttl: Any, memory_limit_mb: Any,
     return changes
 
 
+def read_clock(clock: Callable[[], Any]) -> float:
+    """The time of a user-supplied clock (``clock=``), which must be a
+    number of seconds."""
+    t = clock()
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        try:
+            return float(t.__float__())
+        except Exception:
+            raise TypeError(f"clock must return a number of seconds, got {t!r}") from None
+    return float(t)
+
+
 def check_entry_size(size: Any, key: Any) -> int:
     """What ``getsizeof(key, value)`` returned must be an int >= 0."""
     if isinstance(size, bool) or not isinstance(size, int):

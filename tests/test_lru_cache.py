@@ -161,21 +161,6 @@ def test_wrapper_assignments_dict_and_wrapped(impl):
     assert f.__name__ == "target" and f.__qualname__.endswith("target")
 
 
-class Holder:
-    def __init__(self, n):
-        self.n = n
-
-    @property
-    def _n(self):
-        return self.n
-
-    def __hash__(self):
-        return hash(self.n)
-
-    def __eq__(self, other):
-        return isinstance(other, Holder) and other.n == self.n
-
-
 def test_method_binding(impl):
     calls = []
 

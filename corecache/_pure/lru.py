@@ -36,7 +36,7 @@ from .._common import (Flight, cache_repr, check_items, copy_cache, deepcopy_cac
                        reduce_cache, reentered)
 from .._util import write_unraisable
 from .._views import CacheItemsView, CacheKeysView, CacheValuesView
-from ..config import (CacheConfig, check_callable, check_count, check_entry_size,
+from ..config import (CacheConfig, read_clock as _user_time, check_callable, check_count, check_entry_size,
                       check_max_size, check_memory_limit_mb, check_seconds, check_ttl,
                       entry_too_large, validate_changes)
 from ..stats import CacheStats
@@ -52,16 +52,6 @@ _getsizeof = sys.getsizeof
 
 def _default_getsizeof(key: Any, value: Any) -> int:
     return _getsizeof(key) + _getsizeof(value)
-
-
-def _user_time(clock: Callable[[], Any]) -> float:
-    t = clock()
-    if isinstance(t, bool) or not isinstance(t, (int, float)):
-        try:
-            return float(t.__float__())
-        except Exception:
-            raise TypeError(f"clock must return a number of seconds, got {t!r}") from None
-    return float(t)
 
 
 def _resolve_ttl(ttl: Any, default: float) -> float:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from .._pool_common import (FOREVER, check_pool_args, closed, duplicate, exhausted, not_lent,
                             pool_repr, resolve_timeout, wait_seconds)
 from .._util import write_unraisable
-from ..config import check_count
+from ..config import check_count, read_clock as _user_time
 from ..stats import PoolStats
 
 __all__ = ["ObjectPool"]
@@ -36,16 +36,6 @@ INF = float("inf")
 _IDLE, _LENT, _RETURNING = 0, 1, 2
 _WAITING, _HANDED, _PERMIT, _CLOSED = 0, 1, 2, 3
 _allocate_lock = threading.Lock
-
-
-def _user_time(clock: Callable[[], Any]) -> float:
-    t = clock()
-    if isinstance(t, bool) or not isinstance(t, (int, float)):
-        try:
-            return float(t.__float__())
-        except Exception:
-            raise TypeError(f"clock must return a number of seconds, got {t!r}") from None
-    return float(t)
 
 
 class _Waiter:
