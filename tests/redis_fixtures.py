@@ -98,9 +98,19 @@ def _client_count(server: RedisServer) -> int:
         c.close()
 
 
+def _kill_clients(server: RedisServer) -> None:
+    c = server.client()
+    try:
+        for kind in ("normal", "pubsub"):
+            c.execute_command("CLIENT", "KILL", "TYPE", kind, "SKIPME", "yes")
+    finally:
+        c.close()
+
+
 @pytest.fixture
 def redis_server(redis_server_session: RedisServer, no_thread_leaks: None) -> Iterator[RedisServer]:
     _reset(redis_server_session)
+    _kill_clients(redis_server_session)     # whatever an earlier test left
     yield redis_server_session
     _reset(redis_server_session)
     # every connection the test opened was closed (stores, listeners, clients)

@@ -295,7 +295,8 @@ def counting_client(port: int, **kw: Any) -> Any:
     pool = redis.ConnectionPool(connection_class=CountingConnection, host="127.0.0.1",
                                 port=port, retry=Retry(NoBackoff(), 0), **kw)
     client = redis.Redis(connection_pool=pool)
-    client.counter = CountingConnection   # type: ignore[attr-defined]
+    client.auto_close_connection_pool = True   # close() disconnects the pool too
+    client.counter = CountingConnection        # type: ignore[attr-defined]
     return client
 
 

@@ -181,13 +181,22 @@ def test_debug_sleep_slow_server(fresh_redis, impl):
     admin = quick_client(fresh_redis.port, socket_timeout=5)
     try:
         rt.get("hot")
-        sleeper = threading.Thread(target=admin.execute_command, args=("DEBUG", "SLEEP", 1))
+        sleeper = threading.Thread(target=admin.execute_command, args=("DEBUG", "SLEEP", 1.5))
         sleeper.start()
-        time.sleep(0.05)
+        probe = quick_client(fresh_redis.port, socket_timeout=0.05)
+
+        def asleep():
+            try:
+                probe.ping()
+                return False
+            except Exception:
+                return True
+        assert wait_for(asleep, 1.0)                       # the server sleeps now
+        probe.close()
         t0 = time.monotonic()
         assert rt.get("hot") == "loaded hot #1"            # local tier
         assert rt.get("cold") == "loaded cold #2"          # timed out: the loader answers
-        assert time.monotonic() - t0 < 0.9
+        assert time.monotonic() - t0 < 1.2
         assert rt.stats().store_errors >= 1
         sleeper.join()
         assert rt.get("later") == "loaded later #3"

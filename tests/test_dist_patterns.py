@@ -168,7 +168,8 @@ def test_stampede_across_instances(make_store):
     assert not errors
     assert load.calls == ["hot"]
     assert all(v == out[0] for v in out)
-    assert sum(c.stats().lock_waits for c in caches) == 5
+    # the others waited for its value (or, if they came late, found it stored)
+    assert sum(c.stats().lock_waits + c.stats().store_hits for c in caches) == 5
 
 
 def test_stampede_batches_across_instances(make_store):

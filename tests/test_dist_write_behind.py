@@ -243,14 +243,14 @@ def test_a_dead_flushers_claims_are_taken_over(make_store):
 
 def test_a_slow_writer_keeps_its_lease(make_store):
     store = make_store()
-    w = Writer(delay=0.5)
-    wb = WriteBehindCache(store, w, flush_interval=0.01, lease=0.2)
+    w = Writer(delay=1.0)
+    wb = WriteBehindCache(store, w, flush_interval=0.01, lease=0.6)
     other = Writer()
     wb2 = None
     try:
         wb.set("a", 1)
         time.sleep(0.1)                                 # wb is writing it now
-        wb2 = WriteBehindCache(store, other, flush_interval=0.01, lease=0.2)
+        wb2 = WriteBehindCache(store, other, flush_interval=0.01, lease=0.6)
         wb.flush(10)
         time.sleep(0.1)
         assert w.calls == [("a", 1)] and other.calls == []
@@ -321,3 +321,22 @@ def test_coalescing_semantics(operations, batch_size):
         assert all(v in it for v in seen), (key, seen, made[key])   # a subsequence
         if made[key]:
             assert seen and seen[-1] == made[key][-1]
+
+
+def test_write_behind_sets_invalidate_near_caches(make_store, impl):
+    from corecache.distributed import NearCache
+    store = make_store()
+    near = NearCache(store, local=impl.LRUCache(10, default_ttl=60))
+    wb = WriteBehindCache(store, Writer(), flush_interval=0.01)
+    try:
+        wb.set("k é/\"", 1)
+        time.sleep(0.05)
+        assert near.get("k é/\"") == 1 and near.local.peek("k é/\"") == 1
+        wb.set("k é/\"", 2)                             # the message carries the key
+        deadline = time.monotonic() + 3
+        while near.local.peek("k é/\"") is not None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert near.get("k é/\"") == 2
+    finally:
+        wb.close()
+        near.close()

@@ -192,6 +192,11 @@ def _min_ttl(*ttls: Optional[float]) -> Optional[float]:
 class Cache:
     """The tiers and the read path that the patterns share.
 
+    ``get(key, default=None)``: the value of key from the local tier, else
+    the store, else the loader (if any); ``default`` when no tier has it and
+    there is no loader.  ``get_many``, ``set``, ``set_many``, ``delete``,
+    ``delete_many``, ``stats`` and ``close`` as documented on each.
+
     :param store: a MemoryStore or RedisStore.
     :param ttl: seconds entries live in the store (None: the store's
         default_ttl; ``math.inf``: no expiry).
@@ -209,6 +214,12 @@ class Cache:
     """
 
     _near = False   # NearCache: fills guarded, local tier switched by the channel
+
+    # get is a slot, set per instance: with a local tier it is the
+    # LRUCache's own getter (compiled: no Python frame on a hit) falling
+    # back to _get_slow; a slot (a data descriptor) keeps the attribute
+    # lookup as cheap as a method's.
+    __slots__ = ("get", "__dict__", "__weakref__")
 
     def __init__(self, store: Store, *, ttl: Optional[float] = None, local: Any = None,
                  loader: Optional[Callable[[str], Any]] = None,
@@ -237,12 +248,8 @@ class Cache:
         self._closed = False
         self._local_get: Callable[[Any, Any], Any] = (
             self._local.get if self._local is not None else _never)
-        # the hit path: with a local tier, get() is the LRUCache's own
-        # getter (compiled: no Python frame on a hit), which calls
-        # _get_slow on a miss
         self._fast_get = self._make_fast_get()
-        if self._fast_get is not None:
-            self.get = self._fast_get   # type: ignore[method-assign]
+        self.get: Callable[..., Any] = self._fast_get or self._get_plain
 
     def _make_fast_get(self) -> Optional[Callable[..., Any]]:
         getter = getattr(self._local, "getter", None)
@@ -260,10 +267,10 @@ class Cache:
 
     # ---- reads -------------------------------------------------------------
 
-    def get(self, key: Any, default: Any = None) -> Any:
-        """The value of key: from the local tier, else the store, else the
-        loader (if any); ``default`` when no tier has it and there is no
-        loader."""
+    def _get_plain(self, key: Any, default: Any = None) -> Any:
+        """``get(key, default=None)``: the value of key from the local tier,
+        else the store, else the loader (if any); ``default`` when no tier
+        has it and there is no loader."""
         value = self._local_get(key, MISSING)
         if value is not MISSING:
             return value
@@ -584,8 +591,7 @@ class Cache:
             return None, {}, list(keys)
         found = {}
         missing = []
-        for k, data in zip(keys, datas):
-            value = self._decoded(k, data)
+        for k, value in zip(keys, self._store.decode_many(keys, datas)):
             if value is MISSING:
                 missing.append(k)
             else:

@@ -378,10 +378,10 @@ class NearCache(Cache):
         self._enabled = enabled
         if enabled:
             self._local_get = self._local.get
-            self.get = self._fast_get or self._bypass_get  # type: ignore[method-assign]
+            self.get = self._fast_get or self._bypass_get
         else:
             self._local_get = _never
-            self.get = self._bypass_get  # type: ignore[method-assign]
+            self.get = self._bypass_get
 
     def _bypass_get(self, key: Any, default: Any = None) -> Any:
         return self._get_slow(key, default)

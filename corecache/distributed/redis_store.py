@@ -111,16 +111,18 @@ return n
 """)
 
 # KEYS: pending, queue, claims, seq [, value key]
-# ARGV: key, record, max_pending (0: none), ttl ms (0: none), channel, message
+# ARGV: key, record, max_pending (0: none), ttl ms (0: none), origin
+#       [, "0": publish nothing]
 # A key is in the queue or claimed, never both, and at most once: so one
-# flusher at a time writes it, in order.
-_WB_ENQUEUE = _Script("wb_enqueue", """
+# flusher at a time writes it, in order.  The channel is written into the
+# source (one script per store): every argument is paid for on each set.
+_WB_ENQUEUE_SRC = """
 local new = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1
 local n = redis.call('HLEN', KEYS[1])
 if new then
   if tonumber(ARGV[3]) > 0 and n > tonumber(ARGV[3]) then
     redis.call('HDEL', KEYS[1], ARGV[1])   -- full: refused, as if never written
-    return {0, n - 1}
+    return {0, n - 1, 1}
   end
   if not redis.call('ZSCORE', KEYS[3], ARGV[1]) then
     redis.call('ZADD', KEYS[2], 'NX', redis.call('INCR', KEYS[4]), ARGV[1])
@@ -138,9 +140,20 @@ if KEYS[5] then
     redis.call('DEL', KEYS[5])
   end
 end
-if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
-return {1, n}
-""")
+local channel = @CHANNEL@
+if channel ~= '' and ARGV[6] ~= '0' then
+  local origin = 'null'
+  if ARGV[5] ~= '' then origin = cjson.encode(ARGV[5]) end
+  redis.call('PUBLISH', channel, '{"o":' .. origin .. ',"k":[' .. cjson.encode(ARGV[1]) .. ']}')
+end
+return {1, n, new and 1 or 0}
+"""
+
+
+def _lua_string(text: str) -> str:
+    """A Lua string literal of any text (every byte as a decimal escape)."""
+    return '"' + "".join(f"\\{b}" for b in text.encode("utf-8")) + '"'
+
 
 # KEYS: pending, queue, claims, owners. ARGV: consumer, count, lease ms
 # Claims whose lease ran out (their holder died or stalled) go back to the
@@ -222,7 +235,7 @@ end
 return 1
 """)
 
-_SCRIPTS = (_PUT, _REMOVE, _UNLOCK, _WB_ENQUEUE, _WB_CLAIM, _WB_ACK, _WB_RENEW, _WB_RELEASE)
+_SCRIPTS = (_PUT, _REMOVE, _UNLOCK, _WB_CLAIM, _WB_ACK, _WB_RENEW, _WB_RELEASE)
 
 # a script call blocks the server while it runs: batches go in chunks
 _CHUNK = 1000
@@ -286,6 +299,9 @@ class RedisStore(Store):
         self._publish = self._channel if publish_invalidations else ""
         wb = f"{ns}#wb:{{{ns}}}:"
         self._wb_keys = [wb + "pending", wb + "queue", wb + "claims", wb + "owners", wb + "seq"]
+        self._wb_enqueue_script = _Script(
+            "wb_enqueue", _WB_ENQUEUE_SRC.replace("@CHANNEL@", _lua_string(self._publish)))
+        self._scripts = _SCRIPTS + (self._wb_enqueue_script,)
         self._down_until = 0.0
         self._last_failure: Optional[BaseException] = None
         self._listeners: List["_Listener"] = []
@@ -375,11 +391,11 @@ class RedisStore(Store):
 
     def _load_scripts(self) -> None:
         if self._cluster:   # SCRIPT LOAD goes to every master
-            for script in _SCRIPTS:
+            for script in self._scripts:
                 self._client.script_load(script.source)
             return
         pipe = self._pipeline()
-        for script in _SCRIPTS:
+        for script in self._scripts:
             pipe.execute_command("SCRIPT", "LOAD", script.source)
         pipe.execute()
 
@@ -629,19 +645,19 @@ class RedisStore(Store):
     # ---- write-behind queue ------------------------------------------------
 
     def _wb_enqueue(self, key: str, record: bytes, ttl: Optional[int], max_pending: int,
-                    origin: Optional[str]) -> Tuple[bool, int]:
+                    origin: Optional[str]) -> Tuple[bool, int, bool]:
         p, q, c, _, s = self._wb_keys
-        msg = self._message(origin, [key])
+        script = self._wb_enqueue_script
         if not self._cluster:
             # one round trip: the durable record, the cached value, the message
-            ok, n = self._script(_WB_ENQUEUE, [p, q, c, s, self._prefix + key],
-                                 [key, record, max_pending, ttl or 0, self._publish, msg])
-            return bool(ok), int(n)
+            ok, n, new = self._script(script, [p, q, c, s, self._prefix + key],
+                                      [key, record, max_pending, ttl or 0, origin or ""])
+            return bool(ok), int(n), bool(new)
         # a cluster keeps the queue and the value in different slots: the
         # durable record first, then the cached value (a failure between the
         # two leaves the write queued and the old value dropped, see below)
-        ok, n = self._script(_WB_ENQUEUE, [p, q, c, s],
-                             [key, record, max_pending, 0, "", b""])
+        ok, n, new = self._script(script, [p, q, c, s],
+                                  [key, record, max_pending, 0, "", "0"])
         if ok:
             try:
                 if record[:1] == b"v":
@@ -654,7 +670,7 @@ class RedisStore(Store):
                 except StoreError:
                     pass
                 raise
-        return bool(ok), int(n)
+        return bool(ok), int(n), bool(new)
 
     def _wb_claim(self, consumer: str, n: int,
                   lease: float) -> Tuple[List[Tuple[str, bytes]], int, int]:

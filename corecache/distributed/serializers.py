@@ -44,11 +44,25 @@ class JsonSerializer:
         self._encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
                                          default=default)
         self._decoder = json.JSONDecoder()
+        self._one_shot = self._make_one_shot()
+
+    def _make_one_shot(self) -> Any:
+        """The C encoder that JSONEncoder.encode builds on every call, built
+        once (rebuilt after a failure, which may leave its markers dirty)."""
+        make = getattr(json.encoder, "c_make_encoder", None)
+        if make is None:   # no C accelerator: the plain encoder
+            return None
+        e = self._encoder
+        return make({}, e.default, json.encoder.encode_basestring, None, e.key_separator,
+                    e.item_separator, e.sort_keys, e.skipkeys, e.allow_nan)
 
     def dumps(self, value: Any) -> bytes:
         try:
+            if self._one_shot is not None:
+                return "".join(self._one_shot(value, 0)).encode("utf-8")
             return self._encoder.encode(value).encode("utf-8")
         except (TypeError, ValueError, RecursionError) as exc:
+            self._one_shot = self._make_one_shot()
             raise TypeError(f"cannot serialize {_short(value)} as JSON: {exc}") from None
 
     def loads(self, data: bytes) -> Any:
@@ -56,6 +70,15 @@ class JsonSerializer:
             return self._decoder.decode(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise CorruptValue(f"not JSON: {exc}") from None
+
+    def loads_many(self, datas: Any) -> list:
+        """loads() of many values in one parse (as one JSON array).  The
+        caller checks that as many values came back, and falls back to
+        loads() one by one otherwise."""
+        result = self._decoder.decode((b"[" + b",".join(datas) + b"]").decode("utf-8"))
+        if not isinstance(result, list):
+            raise CorruptValue("not a JSON array")
+        return result
 
     def __repr__(self) -> str:
         return "JsonSerializer()"

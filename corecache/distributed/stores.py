@@ -90,6 +90,7 @@ class Store(abc.ABC):
         self._serializer = resolve_serializer(serializer, secret_key)
         self._dumps = self._serializer.dumps
         self._loads = self._serializer.loads
+        self._loads_many = getattr(self._serializer, "loads_many", None)
         ttl = check_ttl(default_ttl, "default_ttl")
         self._default_ttl = None if ttl == math.inf else ttl
         self._corrupt = 0
@@ -146,6 +147,20 @@ class Store(abc.ABC):
                         "%r: %s", key, self._namespace, reason)
             return MISSING
 
+    def decode_many(self, keys: List[str], datas: List[Optional[bytes]]) -> List[Any]:
+        """decode() of each present value (MISSING for None), in one parse
+        when the serializer can (JSON)."""
+        present = [d for d in datas if d is not None]
+        if self._loads_many is not None and len(present) > 1:
+            try:
+                values = self._loads_many(present)
+            except Exception:
+                values = None   # some value is bad: find it one by one
+            if values is not None and len(values) == len(present):
+                it = iter(values)
+                return [MISSING if d is None else next(it) for d in datas]
+        return [MISSING if d is None else self.decode(k, d) for k, d in zip(keys, datas)]
+
     # ---- public API --------------------------------------------------------
 
     def get(self, key: Any, default: Any = None) -> Any:
@@ -181,11 +196,9 @@ class Store(abc.ABC):
         out: Dict[str, Any] = {}
         if not ks:
             return out
-        for k, data in zip(ks, self._fetch_many(ks)):
-            if data is not None:
-                value = self.decode(k, data)
-                if value is not MISSING:
-                    out[k] = value
+        for k, value in zip(ks, self.decode_many(ks, self._fetch_many(ks))):
+            if value is not MISSING:
+                out[k] = value
         return out
 
     def set_many(self, mapping: Mapping[Any, Any], ttl: Optional[float] = None) -> None:
@@ -261,7 +274,8 @@ class Store(abc.ABC):
     # write-behind: records are b"v" + data (a value) or b"d" (a delete)
     @abc.abstractmethod
     def _wb_enqueue(self, key: str, record: bytes, ttl: Optional[int], max_pending: int,
-                    origin: Optional[str]) -> Tuple[bool, int]: ...
+                    origin: Optional[str]) -> Tuple[bool, int, bool]:
+        """(accepted, keys pending, the key was not pending before)."""
 
     @abc.abstractmethod
     def _wb_claim(self, consumer: str, n: int,
@@ -491,12 +505,12 @@ class MemoryStore(Store):
     # ---- write-behind queue ------------------------------------------------
 
     def _wb_enqueue(self, key: str, record: bytes, ttl: Optional[int], max_pending: int,
-                    origin: Optional[str]) -> Tuple[bool, int]:
+                    origin: Optional[str]) -> Tuple[bool, int, bool]:
         now = self._clock()
         with self._mutex:
             new = key not in self._pending
             if new and max_pending and len(self._pending) >= max_pending:
-                return False, len(self._pending)
+                return False, len(self._pending), new
             self._pending[key] = record
             if new and key not in self._claims:
                 self._queue.setdefault(key, None)
@@ -506,7 +520,7 @@ class MemoryStore(Store):
                 self._data.pop(key, None)
             n = len(self._pending)
         self._notify(origin, [key])
-        return True, n
+        return True, n, new
 
     def _reclaim(self, now: float) -> int:
         expired = [k for k, (_, d) in self._claims.items() if d <= now]

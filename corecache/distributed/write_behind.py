@@ -114,6 +114,7 @@ class WriteBehindCache(Cache):
         self._unacked: Dict[str, bytes] = {}     # written, acknowledgement not through
         self._writing: set = set()
         self._urgent = 0
+        self._backlog = 0      # keys pending at the last claim
         self._last_error: Optional[BaseException] = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -169,7 +170,8 @@ class WriteBehindCache(Cache):
         delay = 0.001
         while True:
             try:
-                ok, pending = self._store._wb_enqueue(key, record, ms, self._max_pending, self._id)
+                ok, pending, new = self._store._wb_enqueue(key, record, ms, self._max_pending,
+                                                           self._id)
             except StoreError:
                 self._c.add("store_errors")
                 if self._local is not None:
@@ -191,7 +193,10 @@ class WriteBehindCache(Cache):
             delay = min(delay * 2, 0.05)
         with self._state:
             self._mine[key] = record
-        if pending >= self._batch_size:
+        # a full batch of distinct keys is waiting: write it now.  Sets of
+        # keys already pending do not wake the flusher: they coalesce until
+        # flush_interval (hot keys would otherwise be rewritten back to back)
+        if new and pending >= self._batch_size:
             self._wake.set()
 
     # ---- reads see pending writes ------------------------------------------
@@ -248,8 +253,9 @@ class WriteBehindCache(Cache):
                 log.exception("corecache: write-behind flusher error")
                 self._stop.wait(0.1)
                 continue
-            if written >= self._batch_size or (written and self._urgent):
-                continue    # more may be waiting: no pause
+            if (written and self._urgent) or (written >= self._batch_size
+                                               and self._backlog > written):
+                continue    # more distinct keys are waiting: no pause
             # a partial batch (or none): let writes gather (and coalesce) for
             # up to flush_interval, unless a full batch or a flush() wakes us
             wait = self._flush_interval
@@ -283,6 +289,7 @@ class WriteBehindCache(Cache):
                     self._writing.difference_update(due)
                 raise
             self._c.pending = pending
+            self._backlog = pending
             if reclaimed:
                 log.info("corecache: %d expired write-behind claim(s) of namespace %r "
                          "returned to the queue", reclaimed, self._store.namespace)
