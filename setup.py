@@ -24,6 +24,8 @@ SANITIZE = flag("CORECACHE_SANITIZE")
 # module -> the csrc/ files it is linked with
 MODULES = {
     "corecache._lru": ["csrc/cc_clock.c", "csrc/cc_expiry.c", "csrc/cc_lru.c"],
+    "corecache._pool": ["csrc/cc_clock.c", "csrc/cc_ring.c"],
+    "corecache._chunk": ["csrc/cc_scan.c"],
 }
 
 
@@ -66,7 +68,7 @@ def extensions():
         Extension(name, [name.replace(".", "/") + ".pyx"] + csrc,
                   include_dirs=["csrc", "corecache"], define_macros=macros,
                   libraries=["dl"] if sys.platform.startswith("linux") else [],
-                  depends=headers + ["corecache/_lru_find.h"])
+                  depends=headers + ["corecache/_lru_py.h", "corecache/_lru_call.h"])
         for name, csrc in MODULES.items()
     ]
     directives = {

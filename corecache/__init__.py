@@ -1,4 +1,5 @@
-"""corecache: a C-core LRU cache and lru_cache for Python.
+"""corecache: a C-core LRU cache and lru_cache, an object pool and a stream
+chunker for Python.
 
 ``corecache.IMPLEMENTATION`` is "c" when the compiled core is in use and
 "py" when the pure-Python twin is (CORECACHE_NO_EXTENSIONS, another
@@ -6,11 +7,18 @@ interpreter, or a compiled module that failed to import).
 """
 from ._impl import IMPLEMENTATION, selected as _selected
 from ._version import __version__
+from .chunking import batched, process_chunks
 from .config import CacheConfig
 from .exceptions import CoreCacheError, PoolClosed, PoolExhausted
-from .stats import CacheStats
+from .registry import configure, get_cache
+from .stats import CacheStats, PoolStats
 
 LRUCache = _selected["lru"].LRUCache
+lru_cache = _selected["lru"].lru_cache
+cache = _selected["lru"].cache
+cached_method = _selected["lru"].cached_method
+ObjectPool = _selected["pool"].ObjectPool
+StreamChunker = _selected["chunk"].StreamChunker
 
 __all__ = [
     "IMPLEMENTATION",
@@ -18,7 +26,17 @@ __all__ = [
     "CacheStats",
     "CoreCacheError",
     "LRUCache",
+    "ObjectPool",
     "PoolClosed",
     "PoolExhausted",
+    "PoolStats",
+    "StreamChunker",
     "__version__",
+    "batched",
+    "cache",
+    "cached_method",
+    "configure",
+    "get_cache",
+    "lru_cache",
+    "process_chunks",
 ]

@@ -1,5 +1,10 @@
 # Declarations of the plain C structures in csrc/ (no Python inside them).
 from libc.stdint cimport int64_t, uint32_t, uint64_t
+from cpython.object cimport PyObject, PyTypeObject
+
+
+cdef extern from "Python.h":
+    ctypedef int (*visitproc)(PyObject *, void *) noexcept
 
 
 cdef extern from "cc_common.h" nogil:
@@ -63,6 +68,47 @@ cdef extern from "cc_lru.h" nogil:
     int cc_lru_check(const cc_lru_t *t)
 
 
-cdef extern from "_lru_find.h":
-    # Index of key, -1 when absent; -2 with an exception set.
-    Py_ssize_t ccpy_find(cc_lru_t *t, object key, Py_hash_t hash) except -2
+cdef extern from "cc_ring.h" nogil:
+    uint32_t CC_RING_IDLE
+    uint32_t CC_RING_LENT
+    uint32_t CC_RING_RETURNING
+
+    ctypedef struct cc_idle_t:
+        void *obj
+        double since
+
+    ctypedef struct cc_owned_t:
+        void *obj
+        uint32_t state
+
+    ctypedef struct cc_ring_t:
+        cc_idle_t *idle
+        uint32_t cap
+        uint32_t head
+        uint32_t len
+        cc_owned_t *owned
+        size_t mask
+        uint32_t count
+
+    void cc_ring_init(cc_ring_t *r)
+    void cc_ring_free(cc_ring_t *r)
+    void cc_ring_detach(cc_ring_t *r, cc_ring_t *out)
+    int cc_ring_reserve(cc_ring_t *r, uint32_t n)
+    cc_owned_t *cc_ring_find(const cc_ring_t *r, const void *obj)
+    void cc_ring_add(cc_ring_t *r, void *obj, uint32_t state)
+    void cc_ring_remove(cc_ring_t *r, void *obj)
+    void cc_ring_push(cc_ring_t *r, cc_owned_t *e, double since)
+    void *cc_ring_lend_back(cc_ring_t *r)
+    const cc_idle_t *cc_ring_front(const cc_ring_t *r)
+    void *cc_ring_drop_front(cc_ring_t *r)
+    int cc_ring_check(const cc_ring_t *r)
+
+
+
+cdef extern from "cc_scan.h" nogil:
+    ctypedef struct cc_delim_t:
+        size_t len
+        int overlaps
+    void cc_delim_init(cc_delim_t *d, const unsigned char *data, size_t len)
+    size_t cc_scan_last(const unsigned char *data, size_t len, const cc_delim_t *d)
+    size_t cc_scan_first(const unsigned char *data, size_t len, size_t start, const cc_delim_t *d)

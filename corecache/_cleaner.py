@@ -22,17 +22,28 @@ from ._util import write_unraisable
 
 
 class Schedule:
-    """One cache's place in the cleaner; ``cancel()`` takes it out."""
+    """One cache's place in the cleaner; ``cancel()`` takes it out.  It
+    also goes when the cache is garbage-collected."""
 
-    __slots__ = ("ref", "interval", "active")
+    __slots__ = ("ref", "interval", "active", "_cleaner", "__weakref__")
 
-    def __init__(self, cache: Any, interval: float) -> None:
-        self.ref = weakref.ref(cache)
+    def __init__(self, cache: Any, interval: float, cleaner: "_Cleaner") -> None:
+        me = weakref.ref(self)
+
+        def dropped(_: Any) -> None:
+            schedule = me()
+            if schedule is not None:
+                schedule.cancel()
+
+        self.ref = weakref.ref(cache, dropped)
         self.interval = interval
         self.active = True
+        self._cleaner = cleaner
 
     def cancel(self) -> None:
-        self.active = False
+        if self.active:
+            self.active = False
+            self._cleaner._drop(self)
 
 
 class _Cleaner:
@@ -44,12 +55,14 @@ class _Cleaner:
     def _reset(self) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._heap: List[Any] = []
+        self._dropped: List[Schedule] = []   # cancelled while the lock was busy
         self._seq = itertools.count()
         self._thread: Optional[threading.Thread] = None
 
     def schedule(self, cache: Any, interval: float) -> Schedule:
-        entry = Schedule(cache, interval)
+        entry = Schedule(cache, interval, self)
         with self._cond:
+            self._apply_drops()
             heapq.heappush(self._heap, (monotonic() + interval, next(self._seq), entry))
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -59,15 +72,47 @@ class _Cleaner:
         return entry
 
     def pending(self) -> int:
-        """Schedules still in the heap (live or not yet dropped)."""
+        """Caches scheduled now (cancelled or collected ones excluded)."""
         with self._cond:
+            self._apply_drops()
+            return sum(1 for item in self._heap if item[2].active)
+
+    def scheduled(self) -> int:
+        """Entries in the heap, cancelled ones not yet dropped included."""
+        with self._cond:
+            self._apply_drops()
             return len(self._heap)
+
+    def _drop(self, entry: Schedule) -> None:
+        """Take a cancelled entry out.  Never blocks: this runs from weakref
+        callbacks, which the garbage collector may start while this very
+        thread holds the lock; if the lock is busy, whoever holds it applies
+        the drop before letting go of it."""
+        self._dropped.append(entry)
+        if self._cond.acquire(blocking=False):
+            try:
+                self._apply_drops()
+            finally:
+                self._cond.release()
+
+    def _apply_drops(self) -> None:
+        """(lock held)"""
+        if not self._dropped:
+            return
+        dropped, self._dropped = self._dropped, []
+        gone = {id(entry) for entry in dropped}
+        heap = [item for item in self._heap if id(item[2]) not in gone]
+        if len(heap) != len(self._heap):
+            heapq.heapify(heap)
+            self._heap = heap
+            self._cond.notify()
 
     def _run(self) -> None:
         cond = self._cond
         while True:
             with cond:
                 while True:
+                    self._apply_drops()
                     if not self._heap:
                         cond.wait()
                     else:
@@ -90,6 +135,7 @@ class _Cleaner:
                 if entry.active:
                     nxt = max(due + entry.interval, monotonic())
                     heapq.heappush(self._heap, (nxt, next(self._seq), entry))
+                self._apply_drops()
 
     def _after_fork(self) -> None:
         # The thread did not survive the fork; keep the schedules and start

@@ -18,6 +18,8 @@ from typing import Any, Dict, Optional
 # name -> (compiled module, pure twin)
 MODULES = {
     "lru": ("corecache._lru", "corecache._pure.lru"),
+    "pool": ("corecache._pool", "corecache._pure.pool"),
+    "chunk": ("corecache._chunk", "corecache._pure.chunk"),
 }
 
 IMPORT_ERROR: Optional[BaseException] = None

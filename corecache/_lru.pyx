@@ -21,7 +21,6 @@ method also holds the cache's critical section.
 cimport cython
 from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry
 from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
-from cpython.list cimport PyList_New, PyList_Append, PyList_GET_SIZE, PyList_GET_ITEM
 from libc.math cimport isnan, NAN
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 
@@ -40,20 +39,25 @@ from corecache.config import (check_callable, check_count, check_entry_size, che
                               entry_too_large, validate_changes, CacheConfig)
 from corecache.stats import CacheStats
 
+try:
+    from functools import _CacheInfo
+except ImportError:  # functools always had it, but it is private
+    from collections import namedtuple
+    _CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "maxsize", "currsize"])
+
 cdef extern from "Python.h":
-    void PyErr_Fetch(PyObject **, PyObject **, PyObject **)
-    void PyErr_Restore(PyObject *, PyObject *, PyObject *)
-    void PyErr_WriteUnraisable(PyObject *)
-    PyObject *PyObject_CallFunctionObjArgs(PyObject *, ...)
     void PyType_Modified(PyTypeObject *)
+    Py_ssize_t PyNumber_AsSsize_t(object, object) except? -1
+    object PyMethod_New(object, object)
+    void *PyMem_Malloc(size_t)
+    void PyMem_Free(void *)
     # the GC's callback types, without Cython's exception checking: the
     # values visit functions return are theirs to interpret
     ctypedef int (*gc_visit "visitproc")(PyObject *, void *) noexcept
     ctypedef int (*gc_traverse "traverseproc")(PyObject *, gc_visit, void *) noexcept
     ctypedef int (*gc_clear "inquiry")(PyObject *) noexcept
-    int PyObject_GC_IsTracked(object)
 
-__all__ = ["LRUCache"]
+__all__ = ["LRUCache", "lru_cache", "cache", "cached_method"]
 
 cc_clock_init()
 
@@ -81,79 +85,27 @@ cdef inline double _resolve_ttl(object ttl, double default) except? -1.0:
     return check_ttl(ttl)
 
 
+# Counters are copied to C first and converted to Python after: creating
+# Python ints allocates, and an allocation can run code (the garbage
+# collector's finalizers) that changes them, which would tear the snapshot.
+cdef struct _Counters:
+    uint64_t hits, misses, evictions, expirations, size, memory, rejected
+
+
+cdef inline _Counters _counters(cc_lru_t *t, bint accounting, uint64_t rejected) noexcept:
+    cdef _Counters c
+    c.hits = t.hits
+    c.misses = t.misses
+    c.evictions = t.evictions
+    c.expirations = t.expirations
+    c.size = t.count
+    c.memory = t.memory if accounting else 0
+    c.rejected = rejected
+    return c
+
+
 def _default_getsizeof(key, value):
     return _getsizeof(key) + _getsizeof(value)
-
-
-# Entries removed by one operation, released (and reported to the eviction
-# callback) only when the operation has finished with the table.
-cdef struct _Dead:
-    PyObject *key       # first removed entry (owned references), or NULL
-    PyObject *value
-    PyObject *more      # owned list [k1, v1, k2, v2, ...] of further ones, or NULL
-
-
-cdef inline int _bury(_Dead *d, PyObject *key, PyObject *value) except -1:
-    """Take over the table's references to a removed key and value."""
-    if d.key == NULL:
-        d.key = key
-        d.value = value
-        return 0
-    try:
-        if d.more == NULL:
-            more = []
-            Py_INCREF(more)
-            d.more = <PyObject *>more
-        (<list>d.more).append(<object>key)
-        (<list>d.more).append(<object>value)
-    finally:
-        Py_DECREF(<object>key)
-        Py_DECREF(<object>value)
-    return 0
-
-
-cdef inline void _notify(PyObject *callback, PyObject *key, PyObject *value) noexcept:
-    cdef PyObject *r = PyObject_CallFunctionObjArgs(callback, key, value, NULL)
-    if r == NULL:
-        PyErr_WriteUnraisable(callback)
-    else:
-        Py_DECREF(<object>r)
-
-
-cdef void _release(_Dead *d, object callback) noexcept:
-    """reentrancy: runs the eviction callback and the __del__ of what is
-    released, which may use the cache freely: the operation that filled `d`
-    is done with the table."""
-    cdef PyObject *et
-    cdef PyObject *ev
-    cdef PyObject *tb
-    cdef Py_ssize_t n, k
-    cdef PyObject *cb = NULL if callback is None else <PyObject *>callback
-    if d.key == NULL:
-        return
-    PyErr_Fetch(&et, &ev, &tb)
-    if cb != NULL:
-        _notify(cb, d.key, d.value)
-    Py_DECREF(<object>d.key)
-    Py_DECREF(<object>d.value)
-    d.key = NULL
-    if d.more != NULL:
-        n = PyList_GET_SIZE(<object>d.more)
-        if cb != NULL:
-            for k in range(0, n, 2):
-                _notify(cb, PyList_GET_ITEM(<object>d.more, k), PyList_GET_ITEM(<object>d.more, k + 1))
-        Py_DECREF(<object>d.more)
-        d.more = NULL
-    PyErr_Restore(et, ev, tb)
-
-
-cdef inline object _raise_status(int status):
-    """The one place where C status codes become exceptions."""
-    if status == CC_ENOMEM:
-        raise MemoryError("corecache: out of memory")
-    if status == CC_EFULL:
-        raise OverflowError("corecache: a cache holds at most 2**32 - 2 entries")
-    raise SystemError(f"corecache: unexpected status {status}")
 
 
 cdef class LRUCache:
@@ -233,56 +185,30 @@ cdef class LRUCache:
                    eviction_callback=config.eviction_callback, clock=clock)
 
     def __dealloc__(self):
-        cdef cc_lru_t old
         if self._schedule is not None:
             self._schedule.cancel()
-        cc_lru_detach(&self.t, &old)
-        _drop_all(&old)
+        ccpy_clear(&self.t)
 
     # ---- removal ---------------------------------------------------------
 
-    cdef inline int _take(self, uint32_t i, _Dead *dead) except -1:
+    cdef inline int _take(self, uint32_t i, ccpy_dead_t *dead) except -1:
         """Remove entry i, handing its references to `dead`."""
-        cdef cc_entry_t *e = &self.t.entries[i]
-        cdef PyObject *k = <PyObject *>e.key
-        cdef PyObject *v = <PyObject *>e.value
-        cc_lru_remove(&self.t, i)
-        return _bury(dead, k, v)
+        return ccpy_take(&self.t, i, dead)
 
-    cdef int _purge(self, double now, _Dead *dead) except -1:
+    cdef inline Py_ssize_t _purge(self, double now, ccpy_dead_t *dead) except -1:
         """Remove every expired entry; returns how many."""
-        cdef int n = 0
-        if self.t.expiry.len == 0:
-            return 0
-        if self._clock is None:
-            if not cc_clock_passed(cc_expiry_next(&self.t.expiry)):
-                return 0
-            now = cc_clock_precise()
-        elif isnan(now):
-            return 0
-        while self.t.expiry.len and cc_expiry_next(&self.t.expiry) <= now:
-            self._take(cc_expiry_top(&self.t.expiry), dead)
-            self.t.expirations += 1
-            n += 1
-        return n
+        return ccpy_purge(&self.t, self._clock is not None, now, dead)
 
-    cdef int _evict_to_limits(self, _Dead *dead, Py_ssize_t keep) except -1:
+    cdef inline int _evict_to_limits(self, ccpy_dead_t *dead, Py_ssize_t keep) except -1:
         """Evict least recently used entries until both limits hold, never
         evicting entry `keep`."""
-        while self.t.count > self._max_size and <Py_ssize_t>self.t.head != keep:
-            self._take(self.t.head, dead)
-            self.t.evictions += 1
-        if self._memory_limit:
-            while self.t.memory > self._memory_limit and self.t.count and <Py_ssize_t>self.t.head != keep:
-                self._take(self.t.head, dead)
-                self.t.evictions += 1
-        return 0
+        return ccpy_evict_to(&self.t, self._max_size, self._memory_limit, 0, keep, dead)
 
     cdef int _drop_expired(self, uint32_t i) except -1:
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         self._take(i, &dead)
         self.t.expirations += 1
-        _release(&dead, self._callback)
+        ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
         return 0
 
     # ---- lookups ---------------------------------------------------------
@@ -373,7 +299,7 @@ cdef class LRUCache:
         cdef uint32_t j
         cdef int status
         cdef PyObject *old
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         if self._paused:
             self._rejected += 1
             return 0
@@ -396,7 +322,7 @@ cdef class LRUCache:
         if i >= 0:
             status = cc_lru_set_expiry(&self.t, i, expires, ttl)
             if status != CC_OK:
-                _raise_status(status)
+                ccpy_status_error(status)
             old = <PyObject *>self.t.entries[i].value
             Py_INCREF(value)
             self.t.entries[i].value = <PyObject *>value
@@ -406,22 +332,16 @@ cdef class LRUCache:
             try:
                 self._evict_to_limits(&dead, i)
             finally:
-                _release(&dead, self._callback)
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
                 Py_DECREF(<object>old)
             return 0
         try:
             # make room first, so that inserting rarely has to grow arrays
             self._purge(now, &dead)
-            while self.t.count >= self._max_size:
-                self._take(self.t.head, &dead)
-                self.t.evictions += 1
-            if self._memory_limit:
-                while self.t.count and self.t.memory + size > self._memory_limit:
-                    self._take(self.t.head, &dead)
-                    self.t.evictions += 1
+            ccpy_evict_to(&self.t, self._max_size - 1, self._memory_limit, size, -1, &dead)
             status = cc_lru_insert(&self.t, <void *>key, <void *>value, h, &j)
             if status != CC_OK:
-                _raise_status(status)
+                ccpy_status_error(status)
             Py_INCREF(key)
             Py_INCREF(value)
             if sized:
@@ -430,9 +350,9 @@ cdef class LRUCache:
                 status = cc_lru_set_expiry(&self.t, j, expires, ttl)
                 if status != CC_OK:
                     self._take(j, &dead)
-                    _raise_status(status)
+                    ccpy_status_error(status)
         finally:
-            _release(&dead, self._callback)
+            ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
         return 0
 
     cdef uint64_t _size_of(self, object key, object value, bint limited) except? 0:
@@ -525,49 +445,48 @@ cdef class LRUCache:
     @cython.critical_section
     def __delitem__(self, key):
         cdef Py_ssize_t i = self._live(key, _begin(self, False))
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         if i < 0:
             raise KeyError(key)
         self._take(i, &dead)
-        _release(&dead, None)
+        ccpy_release(&dead, NULL)
 
     @cython.critical_section
     def pop(self, key, default=_MISSING):
         """Remove key and return its value; `default` (or KeyError) if absent."""
         cdef Py_ssize_t i = self._live(key, _begin(self, False))
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         if i < 0:
             if default is _MISSING:
                 raise KeyError(key)
             return default
         value = <object>self.t.entries[i].value
         self._take(i, &dead)
-        _release(&dead, None)
+        ccpy_release(&dead, NULL)
         return value
 
     @cython.critical_section
     def popitem(self):
         """Remove and return the least recently used (key, value)."""
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         cdef uint32_t i
         try:
             self._purge(_begin(self, False), &dead)
         finally:
-            _release(&dead, self._callback)
+            ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
         if self.t.count == 0:
             raise KeyError("popitem(): LRUCache is empty")
-        i = self.t.head
-        item = (<object>self.t.entries[i].key, <object>self.t.entries[i].value)
-        self._take(i, &dead)
-        _release(&dead, None)
-        return item
+        self._take(self.t.head, &dead)
+        # the tuple is built once the entry is out (it allocates)
+        try:
+            return (<object>dead.key, <object>dead.value)
+        finally:
+            ccpy_release(&dead, NULL)
 
     @cython.critical_section
     def clear(self):
         """Remove every entry (no callbacks; statistics are kept)."""
-        cdef cc_lru_t old
-        cc_lru_detach(&self.t, &old)
-        _drop_all(&old)
+        ccpy_clear(&self.t)
 
     # ---- TTL -------------------------------------------------------------
 
@@ -589,7 +508,7 @@ cdef class LRUCache:
         status = cc_lru_set_expiry(&self.t, i, CC_NEVER if seconds == CC_NEVER
                                    else _now(self, now) + seconds, seconds)
         if status != CC_OK:
-            _raise_status(status)
+            ccpy_status_error(status)
 
     @cython.critical_section
     def ttl(self, key):
@@ -605,18 +524,18 @@ cdef class LRUCache:
     @cython.critical_section
     def expire(self):
         """Remove every expired entry now; returns how many."""
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         try:
             return self._purge(_begin(self, True), &dead)
         finally:
-            _release(&dead, self._callback)
+            ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
 
     # ---- limits ----------------------------------------------------------
 
     cdef _start_accounting(self):
         status = cc_lru_track_sizes(&self.t)
         if status != CC_OK:
-            _raise_status(status)
+            ccpy_status_error(status)
         self._sizer = self._getsizeof if self._getsizeof is not None else _default_getsizeof
         self._accounting = True
 
@@ -626,7 +545,7 @@ cdef class LRUCache:
         ``memory_limit_mb=None`` removes the memory limit.  A bad argument,
         or a getsizeof that fails, leaves the cache as it was."""
         cdef uint64_t new_limit = self._memory_limit
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         if max_size is not _MISSING:
             max_size = check_max_size(max_size)
         if memory_limit_mb is not _MISSING:
@@ -646,15 +565,15 @@ cdef class LRUCache:
                 if self.t.cap > 64 and self.t.cap > 4 * self.t.count:
                     status = cc_lru_compact(&self.t)
                     if status != CC_OK:
-                        _raise_status(status)
+                        ccpy_status_error(status)
             finally:
-                _release(&dead, self._callback)
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
 
     def evict(self, n):
         """Evict up to `n` least recently used entries now (counted as
         evictions, reported to the eviction callback); returns how many."""
         cdef Py_ssize_t k, count
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         count = check_count(n, "n")
         with cython.critical_section(self):
             try:
@@ -665,7 +584,7 @@ cdef class LRUCache:
                     self.t.evictions += 1
                 return count
             finally:
-                _release(&dead, self._callback)
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
 
     def pause_writes(self):
         """Refuse new writes until resume_writes(): set, []=, setdefault,
@@ -734,33 +653,31 @@ cdef class LRUCache:
 
     cpdef list _snapshot(self, int kind):
         """Live keys (0), values (1) or items (2), least recent first."""
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
-        cdef list out
-        cdef uint32_t i
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef PyObject **refs
+        cdef Py_ssize_t n, k
         with cython.critical_section(self):
             try:
                 self._purge(_begin(self, False), &dead)
             finally:
-                _release(&dead, self._callback)
-            out = []
-            i = self.t.head
-            while i != CC_NIL:
-                if kind == 0:
-                    out.append(<object>self.t.entries[i].key)
-                elif kind == 1:
-                    out.append(<object>self.t.entries[i].value)
-                else:
-                    out.append((<object>self.t.entries[i].key, <object>self.t.entries[i].value))
-                i = self.t.entries[i].next
-            return out
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+            # references first, Python objects after (see ccpy_refs)
+            refs = ccpy_refs(&self.t, 1 if kind == 0 else 2 if kind == 1 else 3, &n)
+        try:
+            if kind == 2:
+                return [(<object>refs[k], <object>refs[k + 1]) for k in range(0, n, 2)]
+            return [<object>refs[k] for k in range(n)]
+        finally:
+            if refs != NULL:
+                ccpy_refs_free(refs, n)
 
     def __len__(self):
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         with cython.critical_section(self):
             try:
                 self._purge(_begin(self, False), &dead)
             finally:
-                _release(&dead, self._callback)
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
             return self.t.count
 
     def __iter__(self):
@@ -793,17 +710,17 @@ cdef class LRUCache:
 
     def stats(self):
         """A :class:`CacheStats` snapshot, taken atomically."""
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef _Counters c
         with cython.critical_section(self):
             try:
                 self._purge(_begin(self, False), &dead)
             finally:
-                _release(&dead, self._callback)
-            return CacheStats(self.t.hits, self.t.misses, self.t.evictions,
-                              self.t.expirations, self.t.count, self._max_size_given,
-                              self.t.memory if self._accounting else 0,
-                              self._memory_limit if self._memory_limit else None,
-                              self._rejected)
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+            c = _counters(&self.t, self._accounting, self._rejected)
+        return CacheStats(c.hits, c.misses, c.evictions, c.expirations, c.size,
+                          self._max_size_given, c.memory,
+                          self._memory_limit if self._memory_limit else None, c.rejected)
 
     @cython.critical_section
     def reset_stats(self):
@@ -857,26 +774,40 @@ cdef class LRUCache:
     def _dump(self, bint absolute):
         """[(key, value, deadline or seconds left, own ttl)], least recent
         first; inf for no expiry."""
-        cdef _Dead dead = _Dead(NULL, NULL, NULL)
-        cdef double now, left
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef double now
+        cdef PyObject **refs = NULL
+        cdef double *times = NULL
+        cdef Py_ssize_t n = 0, k
         cdef uint32_t i
         with cython.critical_section(self):
             now = _begin(self, True)
             try:
                 self._purge(now, &dead)
             finally:
-                _release(&dead, self._callback)
+                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
             now = _now(self, now)
-            out = []
-            i = self.t.head
-            while i != CC_NIL:
-                left = self.t.entries[i].expires
-                if not absolute and left != CC_NEVER:
-                    left -= now
-                out.append((<object>self.t.entries[i].key, <object>self.t.entries[i].value,
-                            left, cc_lru_ttl_of(&self.t, i)))
-                i = self.t.entries[i].next
-            return out
+            refs = ccpy_refs(&self.t, 3, &n)
+            if n:
+                times = <double *>PyMem_Malloc(n * sizeof(double))
+                if times == NULL:
+                    ccpy_refs_free(refs, n)
+                    raise MemoryError()
+                i = self.t.head
+                k = 0
+                while i != CC_NIL:
+                    times[k] = self.t.entries[i].expires
+                    times[k + 1] = cc_lru_ttl_of(&self.t, i)
+                    i = self.t.entries[i].next
+                    k += 2
+        try:
+            return [(<object>refs[k], <object>refs[k + 1],
+                     times[k] if absolute or times[k] == CC_NEVER else times[k] - now,
+                     times[k + 1]) for k in range(0, n, 2)]
+        finally:
+            if refs != NULL:
+                ccpy_refs_free(refs, n)
+            PyMem_Free(times)
 
     def _load(self, items, bint absolute):
         """Add entries produced by _dump, in order."""
@@ -905,32 +836,29 @@ cdef class LRUCache:
     def _raw(self):
         """[(key, value, deadline)] least recent first, expired entries
         included, without changing anything (tests)."""
+        cdef PyObject **refs
+        cdef double *deadlines = NULL
+        cdef Py_ssize_t n, k
         cdef uint32_t i
-        out = []
         with cython.critical_section(self):
-            i = self.t.head
-            while i != CC_NIL:
-                out.append((<object>self.t.entries[i].key, <object>self.t.entries[i].value,
-                            self.t.entries[i].expires))
-                i = self.t.entries[i].next
-        return out
-
-
-cdef void _drop_all(cc_lru_t *old) noexcept:
-    """Release every key and value of a detached table, then its arrays.
-    reentrancy: runs __del__ code; the cache already points at an empty table."""
-    cdef uint32_t i = old.head
-    cdef PyObject *et
-    cdef PyObject *ev
-    cdef PyObject *tb
-    if old.count:
-        PyErr_Fetch(&et, &ev, &tb)
-        while i != CC_NIL:
-            Py_DECREF(<object>old.entries[i].key)
-            Py_DECREF(<object>old.entries[i].value)
-            i = old.entries[i].next
-        PyErr_Restore(et, ev, tb)
-    cc_lru_free(old)
+            refs = ccpy_refs(&self.t, 3, &n)
+            if n:
+                deadlines = <double *>PyMem_Malloc(n * sizeof(double))
+                if deadlines == NULL:
+                    ccpy_refs_free(refs, n)
+                    raise MemoryError()
+                i = self.t.head
+                k = 0
+                while i != CC_NIL:
+                    deadlines[k] = self.t.entries[i].expires
+                    i = self.t.entries[i].next
+                    k += 2
+        try:
+            return [(<object>refs[k], <object>refs[k + 1], deadlines[k]) for k in range(0, n, 2)]
+        finally:
+            if refs != NULL:
+                ccpy_refs_free(refs, n)
+            PyMem_Free(deadlines)
 
 
 # ---- time ------------------------------------------------------------------
@@ -950,12 +878,7 @@ cdef inline double _begin(LRUCache self, bint need) except? -1.0:
 
 cdef inline bint _passed(LRUCache self, double deadline, double now) noexcept:
     """Has deadline passed, at this operation's time `now` (from _begin)?"""
-    if deadline == CC_NEVER:
-        return False
-    if self._clock is None:
-        return cc_clock_passed(deadline)
-    # NAN: no entry had a deadline when the operation began
-    return not isnan(now) and now >= deadline
+    return ccpy_passed(self._clock is not None, deadline, now)
 
 
 cdef inline double _now(LRUCache self, double now) noexcept:
@@ -1055,39 +978,305 @@ cdef void _install_getter_vectorcall():
 _install_getter_vectorcall()
 
 
+# ---- the lru_cache wrapper ---------------------------------------------------
+# The call path is C (_lru_call.h): a vectorcall entry point installed on this
+# type at import.  This class builds the state and provides the rest of the
+# decorated function's API.
+
+cdef object _KWD_MARK = object()      # separates positional from keyword arguments
+
+
+def _default_sizer(key, value):
+    return check_entry_size(_getsizeof(key) + _getsizeof(value), key)
+
+
+@cython.final
+cdef class _lru_cache_wrapper:
+    """A function wrapped by lru_cache (compiled); see corecache.lru_cache."""
+
+    cdef ccpy_lruwrap_t w
+    cdef readonly object _func
+    cdef object _clock
+    cdef object _clock_fn
+    cdef object _sizer
+    cdef object _slow_miss
+    cdef object _memory_limit_mb
+    cdef readonly dict _flights
+    cdef dict __dict__
+    cdef object __weakref__
+
+    def __cinit__(self, *args, **kwargs):
+        cc_lru_init(&self.w.t)
+        self.w.vectorcall = ccpy_lru_call
+        self.w.kwd_mark = <PyObject *>_KWD_MARK
+        self.w.maxsize = -1
+        self.w.ttl = CC_NEVER
+        self._flights = {}
+
+    def __init__(self, user_function, maxsize, typed, *, ttl=None, memory_limit_mb=None,
+                 single_flight=False, clock=None, skip=0):
+        if not callable(user_function):
+            raise TypeError("the first argument must be callable")
+        if self._func is not None:
+            raise RuntimeError("_lru_cache_wrapper.__init__ called twice")
+        self._func = user_function
+        self.w.func = <PyObject *>user_function
+        if maxsize is None:
+            self.w.maxsize = -1
+        else:
+            self.w.maxsize = max(PyNumber_AsSsize_t(maxsize, OverflowError), 0)
+        self.w.typed = bool(typed)
+        self.w.skip = skip
+        seconds = check_ttl(ttl, "ttl")
+        self.w.ttl = CC_NEVER if seconds is None else seconds
+        limit = check_memory_limit_mb(memory_limit_mb)
+        self._memory_limit_mb = memory_limit_mb
+        if limit is not None:
+            status = cc_lru_track_sizes(&self.w.t)
+            if status != CC_OK:
+                ccpy_status_error(status)
+            self.w.memory_limit = limit
+            self._sizer = _default_sizer
+            self.w.sizer = <PyObject *>self._sizer
+        check_callable(clock, "clock")
+        if clock is not None:
+            self._clock = clock
+            self._clock_fn = lambda: _user_time(clock)
+            self.w.clock = <PyObject *>self._clock_fn
+        if single_flight:
+            self._slow_miss = _single_flight_miss
+            self.w.slow_miss = <PyObject *>self._slow_miss
+
+    def __dealloc__(self):
+        ccpy_clear(&self.w.t)
+
+    # ---- functools' API --------------------------------------------------
+
+    cdef double _now(self) except? -1.0:
+        """The user clock's time when needed, read before the table is touched."""
+        if self._clock is None or not self.w.t.expiry.len:
+            return NAN
+        return _user_time(self._clock)
+
+    cdef Py_ssize_t _purge_expired(self) except -1:
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef double now = self._now()
+        cdef Py_ssize_t n
+        with cython.critical_section(self):
+            try:
+                n = ccpy_purge(&self.w.t, self._clock is not None, now, &dead)
+            finally:
+                ccpy_release(&dead, NULL)
+        return n
+
+    def cache_info(self):
+        """Report cache statistics: CacheInfo(hits, misses, maxsize, currsize)."""
+        cdef _Counters c
+        self._purge_expired()
+        with cython.critical_section(self):
+            c = _counters(&self.w.t, False, 0)
+        return _CacheInfo(c.hits, c.misses, None if self.w.maxsize < 0 else self.w.maxsize, c.size)
+
+    def cache_clear(self):
+        """Clear the cache and its statistics."""
+        with cython.critical_section(self):
+            self.w.t.hits = self.w.t.misses = self.w.t.evictions = self.w.t.expirations = 0
+            self.w.rejected = 0
+            ccpy_clear(&self.w.t)
+
+    # ---- what functools lacks --------------------------------------------
+
+    def cache_stats(self):
+        """The full statistics as a :class:`CacheStats` snapshot."""
+        cdef _Counters c
+        self._purge_expired()
+        with cython.critical_section(self):
+            c = _counters(&self.w.t, self.w.sizer != NULL, self.w.rejected)
+        return CacheStats(c.hits, c.misses, c.evictions, c.expirations, c.size,
+                          None if self.w.maxsize < 0 else self.w.maxsize, c.memory,
+                          self.w.memory_limit if self.w.memory_limit else None, c.rejected)
+
+    def cache_invalidate(self, *args, **kwargs):
+        """Drop the entry these arguments map to; returns whether it existed."""
+        key, h = self._make_key(args, kwargs)
+        return self._discard(key, h)
+
+    def cache_evict(self, n):
+        """Evict up to `n` least recently used entries; returns how many."""
+        cdef Py_ssize_t k, count = check_count(n, "n")
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        with cython.critical_section(self):
+            try:
+                for k in range(count):
+                    if self.w.t.count == 0:
+                        return k
+                    ccpy_take(&self.w.t, self.w.t.head, &dead)
+                    self.w.t.evictions += 1
+                return count
+            finally:
+                ccpy_release(&dead, NULL)
+
+    def cache_pause_writes(self):
+        """Compute but store nothing until cache_resume_writes() (counted in
+        cache_stats().rejected); hits are still served."""
+        self.w.paused = 1
+
+    def cache_resume_writes(self):
+        self.w.paused = 0
+
+    # ---- for the async wrapper and single flight -------------------------
+
+    def _make_key(self, tuple args, dict kwargs):
+        """(key, hash) of a call with these arguments, as the call path builds them."""
+        cdef Py_ssize_t nargs = len(args), nkw = len(kwargs), i = 0
+        cdef ccpy_key_t k
+        cdef PyObject **vec = <PyObject **>PyMem_Malloc((nargs + nkw + 1) * sizeof(PyObject *))
+        if vec == NULL:
+            raise MemoryError()
+        try:
+            for a in args:
+                vec[i] = <PyObject *>a
+                i += 1
+            values = list(kwargs.values())
+            for v in values:
+                vec[i] = <PyObject *>v
+                i += 1
+            names = tuple(kwargs) if nkw else None
+            ccpy_key_init(&k, &self.w, vec, nargs, <PyObject *>names if nkw else NULL, 0)
+            return ccpy_key_object(&k), k.hash
+        finally:
+            PyMem_Free(vec)
+
+    cdef Py_ssize_t _find(self, key, Py_hash_t h, double now) except -2:
+        """Index of key's live entry or -1 (an expired one is dropped)."""
+        cdef ccpy_key_t k
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef Py_ssize_t i
+        k.raw = <PyObject *>key
+        k.hash = h
+        i = ccpy_key_find(&self.w.t, &k)
+        if i >= 0 and ccpy_passed(self._clock is not None, self.w.t.entries[i].expires, now):
+            ccpy_take(&self.w.t, i, &dead)
+            self.w.t.expirations += 1
+            ccpy_release(&dead, NULL)
+            return -1
+        return i
+
+    def _lookup(self, tuple args, dict kwargs):
+        """A counted lookup: (True, value) on a hit, else (False, (key, hash))."""
+        key, h = self._make_key(args, kwargs)
+        cdef double now = self._now()
+        cdef Py_ssize_t i
+        with cython.critical_section(self):
+            i = self._find(key, h, now)
+            if i >= 0:
+                cc_lru_move_to_end(&self.w.t, i)
+                self.w.t.hits += 1
+                value = <object>self.w.t.entries[i].value   # before allocating the tuple
+            else:
+                self.w.t.misses += 1
+        if i >= 0:
+            return True, value
+        return False, (key, h)
+
+    def _peek(self, key, Py_hash_t h, default=None):
+        """The value stored under (key, hash), uncounted, or default."""
+        cdef double now = self._now()
+        cdef Py_ssize_t i
+        with cython.critical_section(self):
+            i = self._find(key, h, now)
+            return default if i < 0 else <object>self.w.t.entries[i].value
+
+    def _store(self, key, Py_hash_t h, value):
+        """Store a computed value under (key, hash), as a call would."""
+        cdef ccpy_key_t k
+        k.raw = <PyObject *>key
+        k.hash = h
+        ccpy_lru_store(<PyObject *>self, &self.w, &k, <PyObject *>value, -1)
+
+    def _discard(self, key, Py_hash_t h):
+        cdef double now = self._now()
+        cdef Py_ssize_t i
+        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        with cython.critical_section(self):
+            i = self._find(key, h, now)
+            if i >= 0:
+                ccpy_take(&self.w.t, i, &dead)
+        ccpy_release(&dead, NULL)
+        return i >= 0
+
+    # ---- behaving like a function ----------------------------------------
+
+    def __get__(self, instance, owner):
+        if instance is None:
+            return self
+        return PyMethod_New(self, instance)
+
+    def __reduce__(self):
+        return self.__qualname__
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def _check(self):
+        """Run the C structure's full consistency check (tests)."""
+        return bool(cc_lru_check(&self.w.t))
+
+
+cdef Py_ssize_t _state_offset():
+    cdef _lru_cache_wrapper probe = _lru_cache_wrapper.__new__(_lru_cache_wrapper)
+    return <char *>&probe.w - <char *><PyObject *>probe
+
+
+ccpy_install_vectorcall(<PyTypeObject *>_lru_cache_wrapper, _state_offset())
+
+from corecache._decorators import make_api, single_flight_miss as _single_flight_miss
+
+lru_cache, cache, cached_method = make_api(_lru_cache_wrapper)
+
+
 MutableMapping.register(LRUCache)
 
 
 # ---- garbage collection ----------------------------------------------------
 # Cython's slots only see the object fields; these add the table's keys and
-# values, and are installed on the type below.
+# values, and are installed on the types below.
 
 cdef gc_traverse _base_traverse = <gc_traverse>(<PyTypeObject *>LRUCache).tp_traverse
 cdef gc_clear _base_clear = <gc_clear>(<PyTypeObject *>LRUCache).tp_clear
 
 
 cdef int _lru_traverse(PyObject *o, gc_visit visit, void *arg) noexcept:
-    cdef cc_lru_t *t = &(<LRUCache>o).t
-    cdef uint32_t i = t.head
-    cdef int r
-    while i != CC_NIL:
-        r = visit(<PyObject *>t.entries[i].key, arg)
-        if r:
-            return r
-        r = visit(<PyObject *>t.entries[i].value, arg)
-        if r:
-            return r
-        i = t.entries[i].next
-    return _base_traverse(o, visit, arg)
+    cdef int r = ccpy_traverse(&(<LRUCache>o).t, <visitproc>visit, arg)
+    return r if r else _base_traverse(o, visit, arg)
 
 
 cdef int _lru_clear(PyObject *o) noexcept:
-    cdef cc_lru_t old
-    cc_lru_detach(&(<LRUCache>o).t, &old)
-    _drop_all(&old)
+    ccpy_clear(&(<LRUCache>o).t)
     return _base_clear(o)
 
 
 (<PyTypeObject *>LRUCache).tp_traverse = <traverseproc>_lru_traverse
 (<PyTypeObject *>LRUCache).tp_clear = <inquiry>_lru_clear
 PyType_Modified(<PyTypeObject *>LRUCache)
+
+cdef gc_traverse _wrapper_base_traverse = <gc_traverse>(<PyTypeObject *>_lru_cache_wrapper).tp_traverse
+cdef gc_clear _wrapper_base_clear = <gc_clear>(<PyTypeObject *>_lru_cache_wrapper).tp_clear
+
+
+cdef int _wrapper_traverse(PyObject *o, gc_visit visit, void *arg) noexcept:
+    cdef int r = ccpy_traverse(&(<_lru_cache_wrapper>o).w.t, <visitproc>visit, arg)
+    return r if r else _wrapper_base_traverse(o, visit, arg)
+
+
+cdef int _wrapper_clear(PyObject *o) noexcept:
+    ccpy_clear(&(<_lru_cache_wrapper>o).w.t)
+    return _wrapper_base_clear(o)
+
+
+(<PyTypeObject *>_lru_cache_wrapper).tp_traverse = <traverseproc>_wrapper_traverse
+(<PyTypeObject *>_lru_cache_wrapper).tp_clear = <inquiry>_wrapper_clear
+PyType_Modified(<PyTypeObject *>_lru_cache_wrapper)

@@ -48,3 +48,44 @@ class CacheStats:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["hit_rate"] = self.hit_rate
         return d
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """A snapshot of an :class:`ObjectPool`'s counters, taken atomically by
+    ``stats()``.  Always ``created - discarded == idle + in_use``.
+
+    :param created: objects the factory made (prefill included).
+    :param reused: acquires served with an object that existed already.
+    :param in_use: objects handed out now (and not yet back).
+    :param idle: objects waiting in the pool now.
+    :param discarded: objects the pool dropped: failed reset or validate,
+        idle timeout, ``shrink``/``clear``, ``close``.
+    :param waits: acquires that found every object in use and waited.
+    :param timeouts: acquires that gave up with ``PoolExhausted``.
+    :param max_size: the most objects that may exist at once.
+    """
+
+    __slots__ = ("created", "reused", "in_use", "idle", "discarded", "waits",
+                 "timeouts", "max_size")
+
+    created: int
+    reused: int
+    in_use: int
+    idle: int
+    discarded: int
+    waits: int
+    timeouts: int
+    max_size: int
+
+    @property
+    def size(self) -> int:
+        """Objects that exist now: ``in_use + idle``."""
+        return self.in_use + self.idle
+
+    def __reduce__(self):  # frozen + __slots__ needs this on Python 3.9
+        return (type(self), tuple(getattr(self, f.name) for f in fields(self)))
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The fields as a plain dict."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}

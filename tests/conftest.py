@@ -30,6 +30,7 @@ MARKERS = {
     "c_extension": "runs against the compiled implementation",
     "leaks": "reference and memory growth checks",
     "redis": "needs a real redis-server",
+    "prometheus": "needs a real prometheus server",
     "slow": "takes more than a few seconds",
 }
 

@@ -69,15 +69,31 @@ def test_cleaner_holds_caches_weakly(impl):
     assert ref() is None
 
 
-def test_cleaner_is_idle_without_caches():
-    # let schedules of caches from other tests run out and be dropped
-    assert wait_for(lambda: cleaner.pending() == 0 or all(
-        item[2].ref() is None or not item[2].active for item in list(cleaner._heap)), 5)
+def test_cancelled_and_collected_caches_leave_the_schedule_at_once(impl):
+    before = cleaner.pending()
+    a = impl.LRUCache(10, cleanup_interval=3600)
+    b = impl.LRUCache(10, cleanup_interval=3600)
+    assert cleaner.pending() == before + 2
+    a.reconfigure(cleanup_interval=None)
+    assert cleaner.pending() == before + 1
+    del b
     gc.collect()
-    assert wait_for(lambda: cleaner.pending() == 0, timeout=5.0)
+    assert cleaner.pending() == before
+
+
+def test_cleaner_is_idle_without_caches():
+    gc.collect()
+    left = lambda: [(item[2].active, item[2].interval, item[2].ref()) for item in cleaner._heap]
+    assert wait_for(lambda: cleaner.scheduled() == 0, timeout=5.0), left()
+    # the last drop wakes the thread once more; let it go back to sleep
+    def settled():
+        before = cleaner.wakeups
+        time.sleep(0.1)
+        return cleaner.wakeups == before
+    assert wait_for(settled, timeout=5.0)
     wakeups = cleaner.wakeups
-    time.sleep(0.3)
-    assert cleaner.wakeups == wakeups
+    time.sleep(0.5)
+    assert cleaner.wakeups == wakeups       # blocked without a timeout: no work at all
 
 
 def test_one_thread_for_all_caches(impl):

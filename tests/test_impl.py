@@ -60,6 +60,7 @@ print(corecache.IMPLEMENTATION, list(c), _impl.IMPORT_ERROR)
 
 def test_public_names():
     for name in ("LRUCache", "CacheConfig", "CacheStats", "IMPLEMENTATION", "__version__",
-                 "PoolExhausted"):
+                 "PoolExhausted", "PoolClosed", "PoolStats", "ObjectPool", "StreamChunker",
+                 "batched", "process_chunks"):
         assert hasattr(corecache, name)
     assert issubclass(corecache.PoolExhausted, TimeoutError)

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
 import sys
 import threading
+from collections import deque
 from collections.abc import Mapping, MutableMapping
 from time import monotonic
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
@@ -39,7 +41,7 @@ from ..config import (CacheConfig, check_callable, check_count, check_entry_size
                       entry_too_large, validate_changes)
 from ..stats import CacheStats
 
-__all__ = ["LRUCache"]
+__all__ = ["LRUCache", "lru_cache", "cache", "cached_method"]
 
 INF = math.inf
 NAN = math.nan
@@ -855,3 +857,336 @@ class LRUGetter:
 
     def __repr__(self) -> str:
         return f"<LRUGetter of {self._cache!r} on_miss={self._on_miss!r}>"
+
+# ---- the lru_cache wrapper ---------------------------------------------------
+# The twin of the compiled _lru_cache_wrapper: a closure, like functools' own
+# pure lru_cache (whose structure it follows: a dict from key to link and a
+# circular list of links through a root), plus TTL, memory limit and stats.
+# Keys are functools' keys (_make_key).  Deleting from the dict goes through
+# _ExactKey, which matches one stored key by identity, so removals never run
+# a key's __eq__; lookups and inserts may, and are checked afterwards.
+
+class _HashedSeq(list):
+    """A key tuple whose hash is computed once (as in functools)."""
+
+    __slots__ = ("hashvalue",)
+
+    def __init__(self, tup: tuple, hash: Callable[[Any], int] = hash) -> None:
+        self[:] = tup
+        self.hashvalue = hash(tup)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return self.hashvalue
+
+
+_KWD_MARK = (object(),)
+
+
+def _make_key(args: tuple, kwds: dict, typed: bool, kwd_mark: tuple = _KWD_MARK,
+              fasttypes: Any = frozenset((int, str)), tuple: Any = tuple,
+              type: Any = type, len: Any = len) -> Any:
+    key = args
+    if kwds:
+        key += kwd_mark
+        for item in kwds.items():
+            key += item
+    if typed:
+        key += tuple(type(v) for v in args)
+        if kwds:
+            key += tuple(type(v) for v in kwds.values())
+    elif len(key) == 1 and type(key[0]) in fasttypes:
+        return key[0]
+    return _HashedSeq(key)
+
+
+class _ExactKey:
+    """Matches exactly one stored key (list and str/int equality return
+    NotImplemented for it, so the dict asks this probe)."""
+
+    __slots__ = ("target", "hash")
+
+    def __init__(self, target: Any, h: int) -> None:
+        self.target = target
+        self.hash = h
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: Any) -> bool:
+        return other is self.target
+
+
+def _default_sizer(key: Any, value: Any) -> int:
+    return check_entry_size(_getsizeof(key) + _getsizeof(value), key)
+
+
+try:
+    from functools import _CacheInfo  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - functools always had it
+    from collections import namedtuple
+    _CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "maxsize", "currsize"])
+
+PREV, NEXT, KEY, RESULT, HASH, EXPIRES, SIZE = range(7)
+
+
+def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: Any, *,
+                       ttl: Optional[float] = None, memory_limit_mb: Optional[float] = None,
+                       single_flight: bool = False, clock: Optional[Callable[[], float]] = None,
+                       skip: int = 0) -> Any:
+    if not callable(user_function):
+        raise TypeError("the first argument must be callable")
+    if maxsize is not None:
+        maxsize = max(operator.index(maxsize), 0)
+    typed = bool(typed)
+    seconds = check_ttl(ttl, "ttl")
+    seconds = None if seconds == INF else seconds
+    limit = check_memory_limit_mb(memory_limit_mb) or 0
+    check_callable(clock, "clock")
+    timer = (lambda: _user_time(clock)) if clock is not None else monotonic
+    make_key = _make_key
+    cache: dict = {}
+    cache_get = cache.get
+    lock = threading.RLock()
+    root: list = []
+    root[:] = [root, root, None, None, 0, None, 0]
+    expiring: "deque[Tuple[float, list]]" = deque()   # (deadline, link), oldest first
+    hits = misses = evictions = expirations = rejected = memory = 0
+    paused = False
+    flights: dict = {}
+
+    # -- structure; no user code runs in these --------------------------------
+
+    def unlink(link: list) -> None:
+        nonlocal memory
+        del cache[_ExactKey(link[KEY], link[HASH])]
+        link[PREV][NEXT] = link[NEXT]
+        link[NEXT][PREV] = link[PREV]
+        link[NEXT] = None                   # marks it removed
+        memory -= link[SIZE]
+
+    def append(link: list) -> None:
+        last = root[PREV]
+        last[NEXT] = root[PREV] = link
+        link[PREV] = last
+        link[NEXT] = root
+
+    def purge(now: Optional[float]) -> None:
+        nonlocal expirations
+        while expiring and expiring[0][0] <= now:   # type: ignore[operator]
+            deadline, link = expiring.popleft()
+            if link[NEXT] is not None and link[EXPIRES] == deadline:
+                unlink(link)
+                expirations += 1
+
+    def evict_until(fits: Callable[[], bool], keep: Optional[list] = None) -> None:
+        nonlocal evictions
+        while not fits() and root[NEXT] is not root and root[NEXT] is not keep:
+            unlink(root[NEXT])
+            evictions += 1
+
+    def deadline(now: Optional[float]) -> Optional[float]:
+        return None if seconds is None else now + seconds  # type: ignore[operator]
+
+    def live(link: Optional[list], now: Optional[float]) -> Optional[list]:
+        """The link if it is live; an expired one is removed."""
+        nonlocal expirations
+        if link is None or link[EXPIRES] is None or now < link[EXPIRES]:  # type: ignore[operator]
+            return link
+        unlink(link)
+        expirations += 1
+        return None
+
+    # -- the call ----------------------------------------------------------------
+
+    def store(key: Any, h: int, result: Any) -> None:
+        nonlocal rejected, memory
+        if maxsize == 0:
+            return
+        if paused:
+            rejected += 1
+            return
+        size = _default_sizer(key, result) if limit else 0     # user code: no lock
+        if limit and size > limit:
+            rejected += 1
+            return
+        now = timer() if seconds is not None else None
+        with lock:
+            link = live(cache_get(key), now)                   # may run __eq__
+            if link is not None:
+                if maxsize is not None:
+                    return          # added while the function ran: keep it (functools)
+                memory += size - link[SIZE]
+                link[RESULT] = result
+                link[SIZE] = size
+                link[PREV][NEXT] = link[NEXT]
+                link[NEXT][PREV] = link[PREV]
+                append(link)
+            else:
+                if now is not None:
+                    purge(now)
+                if maxsize is not None:
+                    evict_until(lambda: len(cache) < maxsize)
+                if limit:
+                    evict_until(lambda: memory + size <= limit)
+                new = [None, None, key, result, h, None, size]
+                link = cache.setdefault(key, new)               # and here
+                if link is not new:
+                    return          # inserted meanwhile by the code __eq__ ran
+                append(link)
+                memory += size
+            link[EXPIRES] = deadline(now)
+            if link[EXPIRES] is not None:
+                expiring.append((link[EXPIRES], link))
+            if limit:
+                evict_until(lambda: memory <= limit, keep=link)
+
+    def wrapper(*args: Any, **kwds: Any) -> Any:
+        nonlocal hits, misses
+        key = make_key(args[skip:] if skip else args, kwds, typed)
+        if maxsize == 0:
+            misses += 1
+            return user_function(*args, **kwds)
+        now = timer() if seconds is not None else None
+        with lock:
+            link = cache_get(key)
+            if link is not None and (link[EXPIRES] is None or now < link[EXPIRES]):
+                link_prev, link_next, _key, result = link[:4]
+                link_prev[NEXT] = link_next
+                link_next[PREV] = link_prev
+                last = root[PREV]
+                last[NEXT] = root[PREV] = link
+                link[PREV] = last
+                link[NEXT] = root
+                hits += 1
+                return result
+            live(link, now)
+            misses += 1
+        h = hash(key)
+        if single_flight:
+            return _single_flight_miss(wrapper, key, h, args, kwds)
+        result = user_function(*args, **kwds)
+        store(key, h, result)
+        return result
+
+    # -- functools' API and ours -------------------------------------------------
+
+    def expire_now() -> None:
+        if seconds is not None:
+            now = timer()
+            with lock:
+                purge(now)
+
+    def cache_info() -> Any:
+        """Report cache statistics"""
+        expire_now()
+        with lock:
+            return _CacheInfo(hits, misses, maxsize, len(cache))
+
+    def cache_clear() -> None:
+        """Clear the cache and cache statistics"""
+        nonlocal hits, misses, evictions, expirations, rejected
+        with lock:
+            # one by one rather than dict.clear() (see _ExactKey and LRUCache.clear)
+            while root[NEXT] is not root:
+                unlink(root[NEXT])
+            expiring.clear()
+            hits = misses = evictions = expirations = rejected = 0
+
+    def cache_stats() -> CacheStats:
+        expire_now()
+        with lock:
+            return CacheStats(hits, misses, evictions, expirations, len(cache), maxsize,
+                              memory if limit else 0, limit or None, rejected)
+
+    def _make_key_and_hash(args: tuple, kwargs: dict) -> Tuple[Any, int]:
+        key = make_key(args, kwargs, typed)
+        return key, hash(key)
+
+    def _lookup(args: tuple, kwargs: dict) -> Tuple[bool, Any]:
+        nonlocal hits, misses
+        key, h = _make_key_and_hash(args, kwargs)
+        now = timer() if seconds is not None else None
+        with lock:
+            link = live(cache_get(key), now)
+            if link is not None:
+                link[PREV][NEXT] = link[NEXT]
+                link[NEXT][PREV] = link[PREV]
+                append(link)
+                hits += 1
+                return True, link[RESULT]
+            misses += 1
+        return False, (key, h)
+
+    def _peek(key: Any, h: int, default: Any = None) -> Any:
+        now = timer() if seconds is not None else None
+        with lock:
+            link = live(cache_get(key), now)
+            return default if link is None else link[RESULT]
+
+    def _discard(key: Any, h: int) -> bool:
+        now = timer() if seconds is not None else None
+        with lock:
+            link = live(cache_get(key), now)
+            if link is None:
+                return False
+            unlink(link)
+            return True
+
+    def cache_invalidate(*args: Any, **kwargs: Any) -> bool:
+        """Drop the entry these arguments map to; returns whether it existed."""
+        return _discard(*_make_key_and_hash(args, kwargs))
+
+    def cache_evict(n: int) -> int:
+        nonlocal evictions
+        count = check_count(n, "n")
+        with lock:
+            k = 0
+            while k < count and root[NEXT] is not root:
+                unlink(root[NEXT])
+                evictions += 1
+                k += 1
+            return k
+
+    def cache_pause_writes() -> None:
+        nonlocal paused
+        paused = True
+
+    def cache_resume_writes() -> None:
+        nonlocal paused
+        paused = False
+
+    def _check() -> bool:
+        with lock:
+            links = []
+            link = root[NEXT]
+            while link is not root:
+                if link[NEXT][PREV] is not link:
+                    return False
+                links.append(link)
+                link = link[NEXT]
+            return (len(links) == len(cache)
+                    and all(cache.get(_ExactKey(l[KEY], l[HASH])) is l for l in links)
+                    and (not limit or memory == sum(l[SIZE] for l in links))
+                    and (maxsize is None or len(links) <= maxsize))
+
+    wrapper.cache_info = cache_info                    # type: ignore[attr-defined]
+    wrapper.cache_clear = cache_clear                  # type: ignore[attr-defined]
+    wrapper.cache_stats = cache_stats                  # type: ignore[attr-defined]
+    wrapper.cache_invalidate = cache_invalidate        # type: ignore[attr-defined]
+    wrapper.cache_evict = cache_evict                  # type: ignore[attr-defined]
+    wrapper.cache_pause_writes = cache_pause_writes    # type: ignore[attr-defined]
+    wrapper.cache_resume_writes = cache_resume_writes  # type: ignore[attr-defined]
+    wrapper._make_key = _make_key_and_hash             # type: ignore[attr-defined]
+    wrapper._lookup = _lookup                          # type: ignore[attr-defined]
+    wrapper._peek = _peek                              # type: ignore[attr-defined]
+    wrapper._store = store                             # type: ignore[attr-defined]
+    wrapper._discard = _discard                        # type: ignore[attr-defined]
+    wrapper._flights = flights                         # type: ignore[attr-defined]
+    wrapper._func = user_function                      # type: ignore[attr-defined]
+    wrapper._check = _check                            # type: ignore[attr-defined]
+    return wrapper
+
+
+from .._decorators import make_api, single_flight_miss as _single_flight_miss  # noqa: E402
+
+lru_cache, cache, cached_method = make_api(_lru_cache_wrapper)

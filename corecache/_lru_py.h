@@ -1,0 +1,321 @@
+/*
+ * _lru_py.h: the C helpers of _lru.pyx that need Python.h: key lookup in a
+ * cc_lru_t (the one place where the table meets Python's equality), the
+ * release of removed entries once a table is consistent again, and garbage
+ * collector traversal.  Shared by LRUCache and the lru_cache wrapper.
+ *
+ * Key lookup.
+ * reentrancy: comparing keys runs arbitrary Python code (__eq__, and __del__
+ * of whatever it drops), which may insert, delete, clear, or resize this very
+ * table, from this thread or another.  So the candidate key is held by a
+ * strong reference while it is compared, and if the table's version changed
+ * meanwhile the probe starts again (as CPython's dict does).  A key whose
+ * __eq__ keeps mutating the table forever gets a RuntimeError instead of a
+ * hang.
+ */
+#ifndef CORECACHE_LRU_PY_H
+#define CORECACHE_LRU_PY_H
+
+#include <Python.h>
+#include "cc_lru.h"
+
+#define CCPY_MAX_RESTARTS 1000
+
+/* Index of `key`, -1 when absent, -2 with an exception set. */
+static Py_ssize_t
+ccpy_find_probe(cc_lru_t *t, PyObject *key, Py_hash_t hash)
+{
+    int restarts = 0;
+restart:
+    if (t->count == 0)
+        return -1;
+    {
+        uint64_t version = t->version;
+        size_t p = cc_lru_home(t, (int64_t)hash);
+        for (;; p = (p + 1) & t->mask) {
+            uint32_t i = t->slots[p];
+            PyObject *other;
+            int eq;
+            if (i == CC_NIL)
+                return -1;
+            other = (PyObject *)t->entries[i].key;
+            if (other == key)
+                return (Py_ssize_t)i;
+            if (t->entries[i].hash != (int64_t)hash)
+                continue;
+            Py_INCREF(other);
+            eq = PyObject_RichCompareBool(other, key, Py_EQ);
+            Py_DECREF(other);
+            if (eq < 0)
+                return -2;
+            if (t->version != version) {
+                if (++restarts > CCPY_MAX_RESTARTS) {
+                    PyErr_SetString(PyExc_RuntimeError,
+                                    "cache changed during every key comparison "
+                                    "(a key's __eq__ keeps mutating it)");
+                    return -2;
+                }
+                goto restart;
+            }
+            if (eq)
+                return (Py_ssize_t)i;
+        }
+    }
+}
+
+/* The same, with the common case inline: the key object itself sits in its
+ * home slot (a hit on a key that was stored, or is interned or cached). */
+static inline Py_ssize_t
+ccpy_find(cc_lru_t *t, PyObject *key, Py_hash_t hash)
+{
+    if (t->count) {
+        uint32_t i = t->slots[cc_lru_home(t, (int64_t)hash)];
+        if (i != CC_NIL && t->entries[i].key == (void *)key)
+            return (Py_ssize_t)i;
+    }
+    return ccpy_find_probe(t, key, hash);
+}
+
+/* ---- releasing removed entries ----------------------------------------
+ * An operation that removes entries hands the table's references to a
+ * ccpy_dead_t and releases them (and calls the eviction callback) only when
+ * it is done with the table: __del__ and callbacks may use the cache.  The
+ * first entry is held inline, further ones in a malloc'd array: nothing here
+ * allocates Python objects, because an allocation can start the garbage
+ * collector, whose finalizers run Python code in the middle of the
+ * operation. */
+
+typedef struct {
+    PyObject *key;      /* first removed entry (owned), or NULL */
+    PyObject *value;
+    PyObject **more;    /* further pairs k1, v1, k2, v2, ... (owned) */
+    Py_ssize_t n, cap;  /* used and allocated slots of `more` */
+} ccpy_dead_t;
+
+#define CCPY_DEAD_INIT {NULL, NULL, NULL, 0, 0}
+
+/* Take over the references of a removed entry.  -1 (MemoryError) only if
+ * the overflow array cannot grow; the pair is then released at once. */
+static int
+ccpy_bury(ccpy_dead_t *d, PyObject *key, PyObject *value)
+{
+    if (d->key == NULL) {
+        d->key = key;
+        d->value = value;
+        return 0;
+    }
+    if (d->n + 2 > d->cap) {
+        Py_ssize_t cap = d->cap ? d->cap * 2 : 16;
+        PyObject **more = (PyObject **)PyMem_RawRealloc(d->more, (size_t)cap * sizeof(PyObject *));
+        if (more == NULL) {
+            Py_DECREF(key);
+            Py_DECREF(value);
+            PyErr_NoMemory();
+            return -1;
+        }
+        d->more = more;
+        d->cap = cap;
+    }
+    d->more[d->n++] = key;
+    d->more[d->n++] = value;
+    return 0;
+}
+
+/* Remove entry i of t into d. */
+static inline int
+ccpy_take(cc_lru_t *t, uint32_t i, ccpy_dead_t *d)
+{
+    PyObject *k = (PyObject *)t->entries[i].key;
+    PyObject *v = (PyObject *)t->entries[i].value;
+    cc_lru_remove(t, i);
+    return ccpy_bury(d, k, v);
+}
+
+static void
+ccpy_notify(PyObject *callback, PyObject *key, PyObject *value)
+{
+    PyObject *r = PyObject_CallFunctionObjArgs(callback, key, value, NULL);
+    if (r == NULL)
+        PyErr_WriteUnraisable(callback);
+    else
+        Py_DECREF(r);
+}
+
+/* reentrancy: runs `callback` (may be NULL) on each pair, then drops them;
+ * both may run any code, including on the cache, which must be consistent
+ * and no longer referred to by index.  A pending exception is kept. */
+static void
+ccpy_release(ccpy_dead_t *d, PyObject *callback)
+{
+    PyObject *et, *ev, *tb;
+    PyObject **more = d->more;
+    Py_ssize_t i, n = d->n;
+    if (d->key == NULL)
+        return;
+    PyErr_Fetch(&et, &ev, &tb);
+    if (callback != NULL)
+        ccpy_notify(callback, d->key, d->value);
+    Py_CLEAR(d->key);
+    Py_CLEAR(d->value);
+    /* detach the array first: the code run below may reuse d */
+    d->more = NULL;
+    d->n = d->cap = 0;
+    for (i = 0; i + 1 < n; i += 2) {
+        if (callback != NULL)
+            ccpy_notify(callback, more[i], more[i + 1]);
+        Py_DECREF(more[i]);
+        Py_DECREF(more[i + 1]);
+    }
+    PyMem_RawFree(more);
+    PyErr_Restore(et, ev, tb);
+}
+
+/* Strong references to the keys and/or values of every entry, least
+ * recently used first, in a malloc'd array (`what`: 1 keys, 2 values, 3
+ * both, interleaved).  Walking the list allocates no Python object, so no
+ * code can run and change it meanwhile; the caller builds Python objects
+ * from the array afterwards and frees it with ccpy_refs_free.  NULL with
+ * MemoryError, or with *n == 0 for an empty table. */
+static PyObject **
+ccpy_refs(const cc_lru_t *t, int what, Py_ssize_t *n)
+{
+    Py_ssize_t per = (what == 3) ? 2 : 1, k = 0;
+    PyObject **refs;
+    uint32_t i;
+    *n = (Py_ssize_t)t->count * per;
+    if (*n == 0)
+        return NULL;
+    refs = (PyObject **)PyMem_RawMalloc((size_t)*n * sizeof(PyObject *));
+    if (refs == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (i = t->head; i != CC_NIL; i = t->entries[i].next) {
+        if (what & 1)
+            refs[k++] = (PyObject *)t->entries[i].key;
+        if (what & 2)
+            refs[k++] = (PyObject *)t->entries[i].value;
+    }
+    for (k = 0; k < *n; k++)
+        Py_INCREF(refs[k]);
+    return refs;
+}
+
+static void
+ccpy_refs_free(PyObject **refs, Py_ssize_t n)
+{
+    Py_ssize_t k;
+    for (k = 0; k < n; k++)
+        Py_DECREF(refs[k]);
+    PyMem_RawFree(refs);
+}
+
+/* ---- whole tables ------------------------------------------------------ */
+
+static int
+ccpy_traverse(const cc_lru_t *t, visitproc visit, void *arg)
+{
+    uint32_t i;
+    for (i = t->head; i != CC_NIL; i = t->entries[i].next) {
+        Py_VISIT((PyObject *)t->entries[i].key);
+        Py_VISIT((PyObject *)t->entries[i].value);
+    }
+    return 0;
+}
+
+/* Empty t (counters kept) and then release what it held: the references
+ * are dropped only after t is already empty and consistent. */
+static void
+ccpy_clear(cc_lru_t *t)
+{
+    cc_lru_t old;
+    uint32_t i;
+    PyObject *et, *ev, *tb;
+    cc_lru_detach(t, &old);
+    if (old.count) {
+        PyErr_Fetch(&et, &ev, &tb);
+        for (i = old.head; i != CC_NIL; i = old.entries[i].next) {
+            Py_DECREF((PyObject *)old.entries[i].key);
+            Py_DECREF((PyObject *)old.entries[i].value);
+        }
+        PyErr_Restore(et, ev, tb);
+    }
+    cc_lru_free(&old);
+}
+
+/* ---- expiry and limits, shared by LRUCache and the lru_cache wrapper ----
+ * `user_clock` says whose clock the deadlines are on: with the built-in
+ * clock `now` is ignored and C reads the clock (cheaply); with a user clock
+ * `now` is its reading, taken before the operation touched the table, or
+ * NAN when none was needed (no entry had a deadline then). */
+
+static inline int
+ccpy_passed(int user_clock, double deadline, double now)
+{
+    if (deadline == CC_NEVER)
+        return 0;
+    if (!user_clock)
+        return cc_clock_passed(deadline);
+    return !Py_IS_NAN(now) && now >= deadline;
+}
+
+/* Remove every expired entry into d; the number removed, or -1. */
+static Py_ssize_t
+ccpy_purge(cc_lru_t *t, int user_clock, double now, ccpy_dead_t *d)
+{
+    Py_ssize_t n = 0;
+    if (t->expiry.len == 0)
+        return 0;
+    if (!user_clock) {
+        if (!cc_clock_passed(cc_expiry_next(&t->expiry)))
+            return 0;
+        now = cc_clock_precise();
+    }
+    else if (Py_IS_NAN(now)) {
+        return 0;
+    }
+    while (t->expiry.len && cc_expiry_next(&t->expiry) <= now) {
+        if (ccpy_take(t, cc_expiry_top(&t->expiry), d) < 0)
+            return -1;
+        t->expirations++;
+        n++;
+    }
+    return n;
+}
+
+/* Evict least recently used entries, never `keep` (or -1), until at most
+ * `max_count` live entries remain and, with a `memory_limit` (0: none),
+ * memory + `extra` fits in it. */
+static int
+ccpy_evict_to(cc_lru_t *t, uint64_t max_count, uint64_t memory_limit, uint64_t extra,
+              Py_ssize_t keep, ccpy_dead_t *d)
+{
+    while (t->count > max_count && (Py_ssize_t)t->head != keep) {
+        if (ccpy_take(t, t->head, d) < 0)
+            return -1;
+        t->evictions++;
+    }
+    if (memory_limit) {
+        while (t->count && (Py_ssize_t)t->head != keep && t->memory + extra > memory_limit) {
+            if (ccpy_take(t, t->head, d) < 0)
+                return -1;
+            t->evictions++;
+        }
+    }
+    return 0;
+}
+
+/* A C status code as a Python exception; returns -1. */
+static int
+ccpy_status_error(int status)
+{
+    if (status == CC_ENOMEM)
+        PyErr_SetString(PyExc_MemoryError, "corecache: out of memory");
+    else if (status == CC_EFULL)
+        PyErr_SetString(PyExc_OverflowError, "corecache: a cache holds at most 2**32 - 2 entries");
+    else
+        PyErr_Format(PyExc_SystemError, "corecache: unexpected status %d", status);
+    return -1;
+}
+
+#endif /* CORECACHE_LRU_PY_H */

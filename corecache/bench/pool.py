@@ -1,0 +1,77 @@
+"""Section "pool": one ``with pool.acquire() as o: pass`` cycle on an idle
+object (and the explicit ``put(get())`` pair), against a ``queue.Queue``
+get/put pair (what a hand-made pool is usually built on) and a bare
+``queue.SimpleQueue`` get/put pair (no limit, no tracking, no blocking
+order, no reset: the floor), all in this process."""
+from __future__ import annotations
+
+import queue
+from typing import Any, Dict, List, Optional, Tuple
+
+from .report import table
+from .timing import Case, run_cases
+
+NAME = "pool"
+TITLE = "ObjectPool, one cycle on an idle object"
+
+WITH = "with acquire()"
+PAIR = "put(get())"
+QUEUE = "queue.Queue get+put"
+SIMPLE = "queue.SimpleQueue get+put"
+
+
+def _pools() -> List[Tuple[str, Any]]:
+    from corecache import _impl
+    out = []
+    for kind in ("c", "py"):
+        mod = _impl.compiled_module("pool") if kind == "c" else _impl.pure_module("pool")
+        if mod is not None:
+            out.append((f"corecache[{kind}]", mod.ObjectPool))
+    return out
+
+
+def run(opts: Any) -> Dict[str, Dict[str, float]]:
+    """{operation: {implementation: median ns per cycle}}"""
+    keys = list(range(opts.n))
+    cases = []
+    for name, cls in _pools():
+        pool = cls(object, 4)
+        pool.prefill(1)
+        env = {"p": pool}
+        cases.append(Case(f"{WITH}|{name}", "with p.acquire() as o: pass",
+                          lambda r, env=env: env, lambda r: keys))
+        cases.append(Case(f"{PAIR}|{name}", "p.put(p.get())", lambda r, env=env: env,
+                          lambda r: keys))
+    q: "queue.Queue[object]" = queue.Queue()
+    q.put(object())
+    sq: "queue.SimpleQueue[object]" = queue.SimpleQueue()
+    sq.put(object())
+    cases.append(Case(f"{QUEUE}|queue", "q.put(q.get())", lambda r: {"q": q}, lambda r: keys))
+    cases.append(Case(f"{SIMPLE}|queue", "q.put(q.get())", lambda r: {"q": sq}, lambda r: keys))
+    run_cases(cases, opts.repeats)
+    results: Dict[str, Dict[str, float]] = {}
+    for case in cases:
+        op, who = case.name.split("|")
+        results.setdefault(op, {})[who] = case.median
+    return results
+
+
+def report(results: Dict[str, Dict[str, float]], opts: Any) -> str:
+    cols = [n for n, _ in _pools()] + ["queue"]
+    return table(TITLE, results, cols, None)
+
+
+def targets(results: Dict[str, Dict[str, float]]) -> List[Tuple[Optional[bool], str]]:
+    """Issue 4's pool targets (compiled build)."""
+    out: List[Tuple[Optional[bool], str]] = []
+    c = results.get(WITH, {}).get("corecache[c]")
+    for other, limit, text in ((QUEUE, 1 / 6, "at most 1/6 of a queue.Queue get/put pair"),
+                               (SIMPLE, 3.0, "at most 3x a queue.SimpleQueue get/put pair")):
+        o = results.get(other, {}).get("queue")
+        if c is None or o is None:
+            out.append((None, f"with pool.acquire() cycle {text}: needs the compiled core"))
+            continue
+        r = c / o
+        out.append((r <= limit, f"with pool.acquire() cycle {text}: {c:.1f} vs {o:.1f} ns "
+                                f"= {r:.3f}x (limit {limit:.3g}x)"))
+    return out
