@@ -238,6 +238,30 @@ cdef class LRUCache:
         self.t.misses += 1
         return default
 
+    def getter(self, on_miss):
+        """A callable ``getter(key, default=None)`` that is ``get(key)`` on a
+        hit (counted, made most recent) and ``on_miss(key, default)`` on a
+        miss: a read-through front whose hit costs about one ``get``, with
+        no Python frame in between (corecache.distributed uses it).
+
+        :param on_miss: called as ``on_miss(key, default)`` on a miss (or an
+            expired entry), outside any lock; its result is returned.
+        """
+        return LRUGetter(self, on_miss)
+
+    cdef object _get_or_missing(self, object key):
+        # get(key, _MISSING) for LRUGetter, without the method call
+        cdef double now = _begin(self, False)
+        cdef Py_ssize_t i = ccpy_find(&self.t, key, hash(key))
+        if i >= 0:
+            if not _passed(self, self.t.entries[i].expires, now):
+                cc_lru_move_to_end(&self.t, i)
+                self.t.hits += 1
+                return <object>self.t.entries[i].value
+            self._drop_expired(i)
+        self.t.misses += 1
+        return _MISSING
+
     @cython.critical_section
     def peek(self, key, default=None):
         """The value for key without counting it or making it recent."""
@@ -846,6 +870,97 @@ cdef inline double _now(LRUCache self, double now) noexcept:
     return cc_clock_precise() if self._clock is None else now
 
 
+
+# LRUGetter is called through vectorcall, installed by hand below (Cython
+# gives an instance's __call__ only tp_call, which builds an argument tuple
+# on every call): a hit then costs about one get().
+ctypedef object (*_vectorcall_t)(PyObject *, PyObject **, size_t, PyObject *)
+
+cdef extern from *:
+    """
+    static void cc_install_vectorcall(PyTypeObject *type, Py_ssize_t offset) {
+        type->tp_vectorcall_offset = offset;
+        type->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL;
+        PyType_Modified(type);
+    }
+    """
+    void cc_install_vectorcall(PyTypeObject *type, Py_ssize_t offset)
+    Py_ssize_t PyVectorcall_NARGS(size_t nargsf)
+
+
+@cython.final
+cdef class LRUGetter:
+    """``getter(key, default=None)``: the cache's value on a hit, else
+    ``on_miss(key, default)``.  Made by :meth:`LRUCache.getter`."""
+
+    cdef _vectorcall_t _vectorcall
+    cdef LRUCache _cache
+    cdef object _on_miss
+
+    def __cinit__(self):
+        self._vectorcall = _getter_vectorcall
+
+    def __init__(self, LRUCache cache not None, on_miss):
+        if not callable(on_miss):
+            raise TypeError(f"on_miss must be callable, got {on_miss!r}")
+        self._cache = cache
+        self._on_miss = on_miss
+
+    def __call__(self, key, default=None):
+        return _getter_call(self, key, default)
+
+    @property
+    def cache(self):
+        return self._cache
+
+    @property
+    def on_miss(self):
+        return self._on_miss
+
+    def __repr__(self):
+        return f"<LRUGetter of {self._cache!r} on_miss={self._on_miss!r}>"
+
+
+cdef object _getter_call(LRUGetter self, object key, object default):
+    # reentrancy: the lookup runs the key's __hash__/__eq__ as get() does,
+    # inside the cache's critical section; on_miss runs after it, with
+    # nothing held
+    cdef LRUCache cache = self._cache
+    cdef object value
+    if cache is None:
+        raise TypeError("LRUGetter was not initialized (use LRUCache.getter)")
+    with cython.critical_section(cache):
+        value = cache._get_or_missing(key)
+    if value is _MISSING:
+        return self._on_miss(key, default)
+    return value
+
+
+cdef object _getter_vectorcall(PyObject *self, PyObject **args, size_t nargsf,
+                               PyObject *kwnames):
+    # the C signature of vectorcallfunc: a new reference, or NULL with the
+    # exception set (which is how Cython returns an object that raised)
+    cdef Py_ssize_t n = PyVectorcall_NARGS(nargsf)
+    if kwnames == NULL:
+        if n == 1:
+            return _getter_call(<LRUGetter>self, <object>args[0], None)
+        if n == 2:
+            return _getter_call(<LRUGetter>self, <object>args[0], <object>args[1])
+    # keywords or a wrong count: tp_call's argument parsing (the slot
+    # wrapper calls it directly, not through vectorcall) handles them
+    cdef tuple names = () if kwnames == NULL else <tuple>kwnames
+    positional = tuple([<object>args[i] for i in range(n)])
+    keywords = {names[i]: <object>args[n + i] for i in range(len(names))}
+    return LRUGetter.__call__(<object>self, *positional, **keywords)
+
+
+cdef void _install_getter_vectorcall():
+    cdef LRUGetter probe = LRUGetter.__new__(LRUGetter)
+    cc_install_vectorcall(<PyTypeObject *>LRUGetter,
+                          <Py_ssize_t>(<char *>&probe._vectorcall - <char *><PyObject *>probe))
+
+
+_install_getter_vectorcall()
 
 
 # ---- the lru_cache wrapper ---------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 
 import corecache
 from corecache import _impl
+from redis_fixtures import *  # noqa: F401,F403  (real Redis servers: redis_fixtures.py)
 
 REQUIRE_EXTENSIONS = os.environ.get("CORECACHE_REQUIRE_EXTENSIONS", "") not in ("", "0")
 

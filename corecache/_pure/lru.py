@@ -324,6 +324,11 @@ class LRUCache:
         value = self._lookup_counted(key)
         return default if value is _MISSING else value
 
+    def getter(self, on_miss: Callable[[Any, Any], Any]) -> "LRUGetter":
+        """A callable ``getter(key, default=None)``: ``get(key)`` on a hit,
+        ``on_miss(key, default)`` on a miss (see the compiled twin)."""
+        return LRUGetter(self, on_miss)
+
     def peek(self, key: Any, default: Any = None) -> Any:
         """The value for key without counting it or making it recent."""
         now = self._begin(False)
@@ -810,6 +815,38 @@ class LRUCache:
 
 MutableMapping.register(LRUCache)
 
+
+class LRUGetter:
+    """``getter(key, default=None)``: the cache's value on a hit, else
+    ``on_miss(key, default)``.  Made by :meth:`LRUCache.getter`."""
+
+    __slots__ = ("_cache", "_lookup", "_on_miss")
+
+    def __init__(self, cache: LRUCache, on_miss: Callable[[Any, Any], Any]) -> None:
+        if not isinstance(cache, LRUCache):
+            raise TypeError(f"cache must be an LRUCache, got {cache!r}")
+        if not callable(on_miss):
+            raise TypeError(f"on_miss must be callable, got {on_miss!r}")
+        self._cache = cache
+        self._lookup = cache._lookup_counted
+        self._on_miss = on_miss
+
+    def __call__(self, key: Any, default: Any = None) -> Any:
+        value = self._lookup(key)
+        if value is _MISSING:
+            return self._on_miss(key, default)
+        return value
+
+    @property
+    def cache(self) -> LRUCache:
+        return self._cache
+
+    @property
+    def on_miss(self) -> Callable[[Any, Any], Any]:
+        return self._on_miss
+
+    def __repr__(self) -> str:
+        return f"<LRUGetter of {self._cache!r} on_miss={self._on_miss!r}>"
 
 # ---- the lru_cache wrapper ---------------------------------------------------
 # The twin of the compiled _lru_cache_wrapper: a closure, like functools' own

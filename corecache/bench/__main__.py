@@ -12,13 +12,13 @@ import json
 import sys
 from typing import Any, Dict, List, Optional
 
-from . import chunk, decorators, mapping, memory, metrics, pool
+from . import chunk, decorators, distributed, mapping, memory, metrics, pool
 from .peers import versions
 from .report import machine
 
 # Each section module has NAME, TITLE, run(opts) -> results (JSON-able),
 # report(results, opts) -> str and targets(results) -> [(met?, text)].
-SECTIONS = [decorators, mapping, memory, metrics, pool, chunk]
+SECTIONS = [decorators, mapping, memory, metrics, pool, chunk, distributed]
 
 
 def main(argv: Optional[List[str]] = None) -> int:

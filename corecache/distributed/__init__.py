@@ -1,0 +1,44 @@
+"""corecache.distributed: the cache carried on over Redis (pure Python over
+redis-py; ``pip install 'corecache[redis]'``), or inside the process with
+:class:`MemoryStore`, the same interface with no server.
+
+Stores: :class:`RedisStore` (single node or cluster), :class:`MemoryStore`.
+Patterns: :class:`ReadThroughCache`, :class:`WriteThroughCache`,
+:class:`WriteBehindCache`, :class:`RefreshAheadCache`, :class:`NearCache`;
+:func:`warm` and the :func:`cached` decorator.  See README.md.
+"""
+from ..exceptions import (CacheWriteError, PendingLimitReached, PendingWritesError, StoreError,
+                          StoreUnavailable)
+from ._base import Cache
+from .decorator import cached, make_key
+from .patterns import NearCache, ReadThroughCache, RefreshAheadCache, WriteThroughCache, warm
+from .redis_store import RedisStore
+from .serializers import CorruptValue, JsonSerializer, PickleSerializer, RawSerializer
+from .stats import DistributedStats
+from .stores import MemoryStore, Store
+from .write_behind import WriteBehindCache
+
+__all__ = [
+    "Cache",
+    "CacheWriteError",
+    "CorruptValue",
+    "DistributedStats",
+    "JsonSerializer",
+    "MemoryStore",
+    "NearCache",
+    "PendingLimitReached",
+    "PendingWritesError",
+    "PickleSerializer",
+    "RawSerializer",
+    "ReadThroughCache",
+    "RedisStore",
+    "RefreshAheadCache",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "WriteBehindCache",
+    "WriteThroughCache",
+    "cached",
+    "make_key",
+    "warm",
+]

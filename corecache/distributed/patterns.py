@@ -1,0 +1,456 @@
+"""Read-through, write-through, refresh-ahead and the near cache, plus
+warm().  The write-behind cache is in write_behind.py; the read path and
+stampede protection they share are in _base.py."""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+from ..config import check_callable, check_count, check_seconds
+from ..exceptions import CacheWriteError, StoreError
+from ._base import Cache, FillGuard, check_local, check_store
+from .stores import MISSING, Store, norm_key
+
+__all__ = ["NearCache", "ReadThroughCache", "RefreshAheadCache", "WriteThroughCache", "warm"]
+
+log = logging.getLogger("corecache.distributed")
+
+
+class ReadThroughCache(Cache):
+    """``get(key)`` answers from the local tier, then the store, then
+    ``loader(key)``, filling the tiers on the way back; misses are
+    stampede-protected (see Cache).
+
+    :param store: a MemoryStore or RedisStore.
+    :param loader: ``loader(key) -> value``; raise KeyError for a key that
+        does not exist (``get`` raises it too).
+    :param ttl: seconds values live in the store (None: the store's
+        default_ttl).
+    :param local: an optional LRUCache as the first tier.
+    :param loader_many: ``loader_many(keys) -> {key: value}`` for get_many.
+
+    Other keywords: see :class:`Cache` (stampede, lock_lease, lock_wait).
+    """
+
+    def __init__(self, store: Store, loader: Callable[[str], Any], *, ttl: Optional[float],
+                 local: Any = None, loader_many: Optional[Callable[[List[str]], Any]] = None,
+                 **options: Any) -> None:
+        if not callable(loader):
+            raise TypeError(f"loader must be callable, got {loader!r}")
+        super().__init__(store, ttl=ttl, local=local, loader=loader, loader_many=loader_many,
+                         **options)
+
+
+class WriteThroughCache(Cache):
+    """``set(key, value)`` writes to the system of record through
+    ``writer(key, value)`` first, and to the cache only once that succeeded:
+    a failing writer leaves the cache as it was and its exception
+    propagates.  If the writer succeeded but the store then fails, the
+    cached entry is dropped where possible and CacheWriteError (written=True)
+    says so.
+
+    :param writer: ``writer(key, value)``.
+    :param writer_many: ``writer_many({key: value})`` for set_many (default:
+        writer per key).
+    :param deleter: ``deleter(key)``, called by delete() before the cache
+        entry goes; without it delete() only evicts the cached copy.
+    :param loader: optional ``loader(key)`` for misses.
+    """
+
+    def __init__(self, store: Store, writer: Callable[[str, Any], Any], *,
+                 ttl: Optional[float], local: Any = None,
+                 writer_many: Optional[Callable[[Dict[str, Any]], Any]] = None,
+                 deleter: Optional[Callable[[str], Any]] = None,
+                 loader: Optional[Callable[[str], Any]] = None,
+                 loader_many: Optional[Callable[[List[str]], Any]] = None,
+                 **options: Any) -> None:
+        if not callable(writer):
+            raise TypeError(f"writer must be callable, got {writer!r}")
+        self._writer = writer
+        self._writer_many = check_callable(writer_many, "writer_many")
+        self._deleter = check_callable(deleter, "deleter")
+        super().__init__(store, ttl=ttl, local=local, loader=loader, loader_many=loader_many,
+                         **options)
+
+    def _write_record(self, fn: Callable[[], Any], n: int = 1) -> None:
+        try:
+            fn()
+        except BaseException:
+            self._c.add("write_errors")
+            raise
+        self._c.add("writes", n)
+
+    def _cache_failed(self, keys: List[str], exc: StoreError, what: str) -> CacheWriteError:
+        self._c.add("store_errors")
+        for k in keys:
+            self._invalidate_own(k, None)
+            if self._local is not None:
+                self._local.pop(k, None)
+        try:
+            self._store._remove_many(keys, self._id)
+            fate = "the cached entry was removed"
+        except StoreError:
+            fate = "the cached entry could not be removed either and may be stale until its TTL"
+        shown = keys[0] if len(keys) == 1 else keys
+        return CacheWriteError(f"the {what} stored {shown!r}, but the cache could not be "
+                               f"updated ({exc}); {fate}", key=shown)
+
+    def set(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
+        """Write value through the writer, then cache it."""
+        k = norm_key(key)
+        data = self._store.encode(value)          # a bad value fails here, before the writer
+        ms = self._ttl_ms if ttl is None else self._store.resolve_ttl(ttl)
+        self._write_record(lambda: self._writer(k, value))
+        try:
+            self._write(k, data, ms, self._roundtrip(k, data, value), ttl)
+        except StoreError as exc:
+            raise self._cache_failed([k], exc, "writer") from exc
+
+    def set_many(self, mapping: Any, ttl: Optional[float] = None) -> None:
+        """Write every (key, value) through writer_many (or writer per key),
+        then cache them in one round trip."""
+        if not hasattr(mapping, "items"):
+            raise TypeError(f"set_many takes a mapping, got {type(mapping).__name__}")
+        items = {norm_key(k): v for k, v in mapping.items()}
+        for v in items.values():
+            self._store.encode(v)
+        if not items:
+            return
+        if self._writer_many is not None:
+            self._write_record(lambda: self._writer_many(dict(items)), len(items))  # type: ignore[misc]
+        else:
+            for k, v in items.items():
+                self._write_record(lambda k=k, v=v: self._writer(k, v))
+        try:
+            super().set_many(items, ttl)
+        except StoreError as exc:
+            raise self._cache_failed(list(items), exc, "writer") from exc
+
+    def delete(self, key: Any) -> bool:
+        """deleter(key) if given, then drop the cached entry."""
+        k = norm_key(key)
+        if self._deleter is not None:
+            self._write_record(lambda: self._deleter(k))  # type: ignore[misc]
+        try:
+            return super().delete(k)
+        except StoreError as exc:
+            if self._deleter is None:
+                raise
+            raise self._cache_failed([k], exc, "deleter") from exc
+
+
+class RefreshAheadCache(Cache):
+    """A read-through cache whose hot keys never expire under their readers:
+    a read of an entry older than ``refresh_ahead * ttl`` returns the
+    current value at once and triggers one background reload of that key,
+    once across all processes (a refresh lock in the store, whose holder
+    first checks that nobody refreshed the key meanwhile).
+
+    :param ttl: seconds values live in the store (required, finite).
+    :param refresh_ahead: the fraction of ttl after which a read refreshes
+        (0 < refresh_ahead < 1).
+    :param workers: background threads doing the reloads.
+    """
+
+    def __init__(self, store: Store, loader: Callable[[str], Any], *, ttl: float,
+                 refresh_ahead: float = 0.8, local: Any = None,
+                 loader_many: Optional[Callable[[List[str]], Any]] = None,
+                 workers: int = 2, **options: Any) -> None:
+        if not callable(loader):
+            raise TypeError(f"loader must be callable, got {loader!r}")
+        seconds = check_seconds(ttl, "ttl", allow_inf=False)
+        if seconds is None:
+            raise TypeError("ttl must be a positive number of seconds, got None")
+        if isinstance(refresh_ahead, bool) or not isinstance(refresh_ahead, (int, float)):
+            raise TypeError(f"refresh_ahead must be a number between 0 and 1, got {refresh_ahead!r}")
+        if not 0 < refresh_ahead < 1:
+            raise ValueError(f"refresh_ahead must be between 0 and 1 (exclusive), "
+                             f"got {refresh_ahead!r}")
+        n = check_count(workers, "workers")
+        if n < 1:
+            raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+        super().__init__(store, ttl=seconds, local=local, loader=loader,
+                         loader_many=loader_many, **options)
+        self._ttl = seconds
+        # an entry with less than this left is due for a refresh
+        self._fresh_for = seconds * (1 - float(refresh_ahead))
+        if self._local is not None:   # a local copy never outlives the refresh point
+            self._local_ttl = _min_local(self._local.default_ttl, seconds - self._fresh_for)
+        self._queue: "queue.SimpleQueue[Optional[str]]" = queue.SimpleQueue()
+        self._due: set = set()
+        self._due_lock = threading.Lock()
+        self._workers = [threading.Thread(target=self._work, daemon=True,
+                                          name=f"corecache-refresh-{i}") for i in range(n)]
+        for t in self._workers:
+            t.start()
+
+    def _lookup(self, key: str) -> Any:
+        data, left = self._store._fetch_ttl(key)
+        if data is None:
+            return MISSING
+        value = self._store.decode(key, data)
+        if value is MISSING:
+            return MISSING
+        if left is None:
+            return value, None
+        until_due = left - self._fresh_for
+        if until_due <= 0:
+            self._schedule(key)
+            return value, 0          # not into the local tier: reads must see the refresh
+        return value, until_due      # the local copy lasts until the entry is due
+
+    def _lookup_many(self, keys: List[str]) -> Any:
+        found, ttls, missing = super()._lookup_many(keys)
+        if found:
+            try:
+                lefts = self._store._fetch_ttls(list(found))
+            except (StoreError, AttributeError):
+                lefts = {}
+            for k, left in lefts.items():
+                if left is None:
+                    continue
+                until_due = left - self._fresh_for
+                if until_due <= 0:
+                    self._schedule(k)
+                    ttls[k] = 0
+                else:
+                    ttls[k] = until_due
+        return found, ttls, missing
+
+    def _schedule(self, key: str) -> None:
+        if self._closed:
+            return
+        with self._due_lock:
+            if key in self._due:
+                return
+            self._due.add(key)
+        self._queue.put(key)
+
+    def _work(self) -> None:
+        while True:
+            key = self._queue.get()
+            if key is None:
+                return
+            try:
+                self._refresh(key)
+            except Exception:   # counted in _refresh; a worker never dies
+                pass
+            finally:
+                with self._due_lock:
+                    self._due.discard(key)
+
+    def _refresh(self, key: str) -> None:
+        store = self._store
+        try:
+            token = store._lock("refresh", key, self._lock_lease)
+        except StoreError:
+            self._c.add("store_errors")
+            return
+        if token is None:
+            return   # another process refreshes it
+        try:
+            try:   # refreshed meanwhile (its lock released already)?
+                data, left = store._fetch_ttl(key)
+                if data is not None and left is not None and left > self._fresh_for:
+                    return
+            except StoreError:
+                self._c.add("store_errors")
+                return
+            try:
+                data, value = self._load_value(key, lambda: self._loader(key))  # type: ignore[misc]
+            except Exception as exc:
+                self._c.add("refresh_errors")
+                log.warning("corecache: refreshing key %r failed: %r (the current value "
+                            "stays until it expires)", key, exc)
+                return
+            ticket = self._begin(key)
+            try:
+                store._put(key, data, self._ttl_ms, self._id)
+            except StoreError:
+                self._c.add("store_errors")
+                self._c.add("refresh_errors")
+                self._end(ticket)
+                return
+            self._c.add("refreshes")
+            self._invalidate_own(key, ticket)
+            self._fill(key, value, self._ttl - self._fresh_for, ticket)
+        finally:
+            try:
+                store._unlock("refresh", key, token)
+            except StoreError:
+                self._c.add("store_errors")
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the refresh workers (a reload in progress finishes first)."""
+        if self._closed:
+            return
+        self._closed = True
+        for _ in self._workers:
+            self._queue.put(None)
+        for t in self._workers:
+            if t is not threading.current_thread():
+                t.join(timeout)
+
+
+class NearCache(Cache):
+    """A local LRUCache in front of the store, kept coherent across
+    processes: every write or delete through corecache on the namespace
+    publishes its keys on the namespace's invalidation channel, and every
+    near cache drops them from its local tier when the message arrives
+    (milliseconds).  A write in this process updates its own local tier.
+
+    While the channel is down (Redis restarted, connection lost, no answer
+    to PING within two heartbeats) the local tier is cleared and bypassed;
+    when the subscription is back it is cleared again and used.  A value
+    read while a change of its key was in flight never enters the local
+    tier (see FillGuard).
+
+    Writes that bypass corecache (another client's SET) publish nothing:
+    local copies of those keys live until their local TTL.
+
+    :param local: the LRUCache of this process (required).  Give it a
+        default_ttl: it bounds how stale a copy can get if a message is
+        ever lost.
+    :param ttl: seconds values live in the store.
+    :param loader: optional ``loader(key)``: a miss of every tier loads (with
+        stampede protection) instead of returning the default.
+    :param heartbeat: seconds between PINGs on the invalidation connection.
+    :param wait_ready: seconds the constructor waits for the subscription.
+    """
+
+    _near = True
+
+    def __init__(self, store: Store, *, local: Any, ttl: Optional[float] = None,
+                 loader: Optional[Callable[[str], Any]] = None,
+                 loader_many: Optional[Callable[[List[str]], Any]] = None,
+                 heartbeat: float = 1.0, wait_ready: float = 2.0, **options: Any) -> None:
+        if local is None:
+            raise TypeError("NearCache needs local=, an LRUCache")
+        check_local(local)
+        check_store(store)
+        hb = check_seconds(heartbeat, "heartbeat", allow_inf=False)
+        wait = check_seconds(wait_ready, "wait_ready", allow_inf=False) or 0.0
+        super().__init__(store, ttl=ttl, local=local, loader=loader, loader_many=loader_many,
+                         **options)
+        self._guard = FillGuard()
+        self._ready = threading.Event()
+        self._switch(False)          # bypassed until the channel is up
+        self._sub = store._subscribe(self._on_event, heartbeat=hb or 1.0)
+        self._ready.wait(wait)
+
+    @property
+    def local_enabled(self) -> bool:
+        """False while the invalidation channel is down (local tier bypassed)."""
+        return self._enabled
+
+    def _on_event(self, event: str, origin: Optional[str], keys: Optional[List[str]]) -> None:
+        local = self._local
+        if event == "keys":
+            if origin == self._id:
+                return
+            if keys is None:
+                self._guard.invalidate_all()
+                local.clear()
+                return
+            for k in keys:
+                self._guard.invalidate(k)
+            dropped = 0
+            for k in keys:
+                if local.pop(k, MISSING) is not MISSING:
+                    dropped += 1
+            if dropped:
+                self._c.add("invalidations", dropped)
+        elif event == "up":
+            self._guard.invalidate_all()
+            local.clear()
+            self._switch(True)
+            self._ready.set()
+        elif event == "down":
+            self._switch(False)
+            self._guard.invalidate_all()
+            local.clear()
+
+    def _switch(self, enabled: bool) -> None:
+        """Use the local tier (enabled) or bypass it: the hit path itself is
+        swapped, so a hit pays no check of the channel's state."""
+        self._enabled = enabled
+        if enabled:
+            self._local_get = self._local.get
+            self.get = self._fast_get or self._bypass_get
+        else:
+            self._local_get = _never
+            self.get = self._bypass_get
+
+    def _bypass_get(self, key: Any, default: Any = None) -> Any:
+        return self._get_slow(key, default)
+
+    def _begin(self, key: str) -> Any:
+        return self._guard.begin(key)
+
+    def _end(self, ticket: Any) -> bool:
+        return ticket is None or self._guard.end(ticket)
+
+    def _invalidate_own(self, key: str, ticket: Any) -> None:
+        self._guard.invalidate(key, keep=ticket)
+
+    def _fill(self, key: str, value: Any, local_ttl: Any, ticket: Any) -> None:
+        if not self._enabled:
+            self._end(ticket)
+            return
+        super()._fill(key, value, local_ttl, ticket)
+
+    def _stats_extra(self) -> Dict[str, Any]:
+        extra = super()._stats_extra()
+        extra["local_bypassed"] = not self._enabled
+        return extra
+
+    def close(self) -> None:
+        """Unsubscribe and stop the listener; the local tier is cleared."""
+        if self._closed:
+            return
+        self._closed = True
+        self._switch(False)
+        self._sub.close()
+        self._local.clear()
+
+
+def _never(key: Any, default: Any = None) -> Any:
+    return default
+
+
+def _min_local(a: Optional[float], b: float) -> float:
+    return b if a is None else min(a, b)
+
+
+def warm(cache: Cache, keys: Any, *, batch_size: int = 500) -> int:
+    """Preload a cache in batches through the pipeline.
+
+    ``keys`` is an iterable of keys: each batch is one ``get_many`` (one
+    store round trip; the misses go to ``loader_many`` or the loader, and
+    back to the store in one more).  Or a mapping: each batch is one
+    ``set_many``.  Returns how many keys now hold a value.
+    """
+    if not isinstance(cache, Cache):
+        raise TypeError(f"cache must be a corecache.distributed cache, got {cache!r}")
+    size = check_count(batch_size, "batch_size")
+    if size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    n = 0
+    if hasattr(keys, "items"):
+        items = list(keys.items())
+        for i in range(0, len(items), size):
+            chunk = dict(items[i:i + size])
+            cache.set_many(chunk)
+            n += len(chunk)
+        return n
+    batch: List[Any] = []
+    for k in keys:
+        batch.append(k)
+        if len(batch) >= size:
+            n += len(cache.get_many(batch))
+            batch = []
+    if batch:
+        n += len(cache.get_many(batch))
+    return n

@@ -1,0 +1,216 @@
+"""Serializers: how values become the bytes a store keeps.
+
+A serializer is any object with ``dumps(value) -> bytes`` and
+``loads(data: bytes) -> value``.  ``dumps`` raises TypeError for a value it
+cannot represent, so a bad value fails at the call site and never becomes a
+corrupt entry; ``loads`` raises :class:`CorruptValue` for bytes it refuses
+(the stores treat that as a miss and log it).
+
+* ``"json"`` (the default): compact JSON, UTF-8.  Tuples come back as lists
+  and dict keys as strings, as JSON has it.
+* ``"pickle"``: only with a secret key.  Every value is signed with
+  HMAC-SHA256 and the signature is checked, in constant time, before a
+  single byte is unpickled; an unsigned or tampered value is a miss.
+* ``"raw"``: bytes in, bytes out.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import pickle
+from typing import Any, Sequence, Union
+
+from ..exceptions import CoreCacheError
+
+__all__ = ["CorruptValue", "JsonSerializer", "PickleSerializer", "RawSerializer",
+           "resolve_serializer"]
+
+log = logging.getLogger("corecache.distributed")
+
+
+class CorruptValue(CoreCacheError, ValueError):
+    """Stored bytes that the serializer refuses (unsigned, tampered, or not
+    decodable).  The stores turn it into a miss and log it."""
+
+
+class JsonSerializer:
+    """Compact JSON (no spaces), UTF-8 encoded."""
+
+    name = "json"
+
+    def __init__(self, *, default: Any = None) -> None:
+        self._encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False,
+                                         default=default)
+        self._decoder = json.JSONDecoder()
+        self._one_shot = self._make_one_shot()
+
+    def _make_one_shot(self) -> Any:
+        """The C encoder that JSONEncoder.encode builds on every call, built
+        once (rebuilt after a failure, which may leave its markers dirty)."""
+        make = getattr(json.encoder, "c_make_encoder", None)
+        if make is None:   # no C accelerator: the plain encoder
+            return None
+        e = self._encoder
+        return make({}, e.default, json.encoder.encode_basestring, None, e.key_separator,
+                    e.item_separator, e.sort_keys, e.skipkeys, e.allow_nan)
+
+    def dumps(self, value: Any) -> bytes:
+        try:
+            if self._one_shot is not None:
+                return "".join(self._one_shot(value, 0)).encode("utf-8")
+            return self._encoder.encode(value).encode("utf-8")
+        except (TypeError, ValueError, RecursionError) as exc:
+            self._one_shot = self._make_one_shot()
+            raise TypeError(f"cannot serialize {_short(value)} as JSON: {exc}") from None
+
+    def loads(self, data: bytes) -> Any:
+        try:
+            return self._decoder.decode(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise CorruptValue(f"not JSON: {exc}") from None
+
+    def loads_many(self, datas: Any) -> list:
+        """loads() of many values in one parse (as one JSON array).  The
+        caller checks that as many values came back, and falls back to
+        loads() one by one otherwise."""
+        result = self._decoder.decode((b"[" + b",".join(datas) + b"]").decode("utf-8"))
+        if not isinstance(result, list):
+            raise CorruptValue("not a JSON array")
+        return result
+
+    def __repr__(self) -> str:
+        return "JsonSerializer()"
+
+
+class RawSerializer:
+    """bytes (or bytearray, memoryview) in, bytes out."""
+
+    name = "raw"
+
+    def dumps(self, value: Any) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        if isinstance(value, (bytearray, memoryview)):
+            return bytes(value)
+        raise TypeError(f"the raw serializer stores bytes, got {_short(value)}")
+
+    def loads(self, data: bytes) -> bytes:
+        return bytes(data)
+
+    def __repr__(self) -> str:
+        return "RawSerializer()"
+
+
+_MAGIC = b"ccp1"           # format marker of a signed pickle
+_SIG = hashlib.sha256().digest_size
+
+
+def _as_key(key: Any, name: str) -> bytes:
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if not isinstance(key, (bytes, bytearray)):
+        raise TypeError(f"{name} must be bytes or str, got {type(key).__name__}")
+    if len(key) < 16:
+        raise ValueError(f"{name} must be at least 16 bytes long, got {len(key)}")
+    return bytes(key)
+
+
+class PickleSerializer:
+    """Pickle, signed with HMAC-SHA256.
+
+    Stored form: ``b"ccp1" + HMAC-SHA256(key, payload) + payload``.  The
+    signature is verified with :func:`hmac.compare_digest` before unpickling,
+    so only bytes produced by a holder of the key are ever unpickled.
+
+    :param secret_key: the signing key (bytes or str, 16 bytes or more), or a
+        sequence of keys: the first signs, every one verifies (key rotation).
+    :param protocol: the pickle protocol (default 5, readable by Python 3.8+).
+    """
+
+    name = "pickle"
+
+    def __init__(self, secret_key: Union[bytes, str, Sequence[Union[bytes, str]]],
+                 *, protocol: int = 5) -> None:
+        if isinstance(secret_key, (bytes, bytearray, str)):
+            keys = [_as_key(secret_key, "secret_key")]
+        else:
+            try:
+                keys = [_as_key(k, "secret_key") for k in secret_key]
+            except TypeError:
+                raise TypeError(f"secret_key must be bytes, str or a sequence of them, "
+                                f"got {type(secret_key).__name__}") from None
+            if not keys:
+                raise ValueError("secret_key must hold at least one key, got an empty sequence")
+        if isinstance(protocol, bool) or not isinstance(protocol, int):
+            raise TypeError(f"protocol must be an int, got {protocol!r}")
+        if not 2 <= protocol <= pickle.HIGHEST_PROTOCOL:
+            raise ValueError(f"protocol must be 2..{pickle.HIGHEST_PROTOCOL}, got {protocol!r}")
+        self._keys = keys
+        self._protocol = protocol
+
+    def _sign(self, key: bytes, payload: bytes) -> bytes:
+        return hmac.new(key, payload, hashlib.sha256).digest()
+
+    def dumps(self, value: Any) -> bytes:
+        try:
+            payload = pickle.dumps(value, self._protocol)
+        except Exception as exc:  # PicklingError, TypeError, AttributeError, ...
+            raise TypeError(f"cannot pickle {_short(value)}: {exc}") from None
+        return _MAGIC + self._sign(self._keys[0], payload) + payload
+
+    def loads(self, data: bytes) -> Any:
+        data = bytes(data)
+        if len(data) < len(_MAGIC) + _SIG or not data.startswith(_MAGIC):
+            raise CorruptValue("not a signed pickle (refused without unpickling)")
+        sig = data[len(_MAGIC):len(_MAGIC) + _SIG]
+        payload = data[len(_MAGIC) + _SIG:]
+        if not any(hmac.compare_digest(sig, self._sign(k, payload)) for k in self._keys):
+            raise CorruptValue("bad signature (tampered, or signed with another key); "
+                               "refused without unpickling")
+        try:
+            return pickle.loads(payload)
+        except Exception as exc:  # signed by us, but e.g. its class is gone
+            raise CorruptValue(f"signed pickle that cannot be loaded here: {exc!r}") from None
+
+    def __repr__(self) -> str:
+        return f"PickleSerializer(<{len(self._keys)} key(s)>, protocol={self._protocol})"
+
+
+def _short(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def resolve_serializer(serializer: Any, secret_key: Any = None) -> Any:
+    """The serializer object for a store's ``serializer=`` and ``secret_key=``."""
+    if serializer is None or serializer == "json":
+        if secret_key is not None:
+            raise ValueError("secret_key signs pickled values: use it with "
+                             "serializer='pickle', got serializer='json'")
+        return JsonSerializer()
+    if serializer == "raw":
+        if secret_key is not None:
+            raise ValueError("secret_key signs pickled values: use it with "
+                             "serializer='pickle', got serializer='raw'")
+        return RawSerializer()
+    if serializer == "pickle":
+        if secret_key is None:
+            raise ValueError("serializer='pickle' needs secret_key=: values are signed "
+                             "with HMAC-SHA256 and verified before unpickling")
+        return PickleSerializer(secret_key)
+    if isinstance(serializer, str):
+        raise ValueError(f"serializer must be 'json', 'pickle', 'raw' or an object with "
+                         f"dumps/loads, got {serializer!r}")
+    if not (callable(getattr(serializer, "dumps", None))
+            and callable(getattr(serializer, "loads", None))):
+        raise TypeError(f"serializer must be 'json', 'pickle', 'raw' or an object with "
+                        f"dumps/loads, got {serializer!r}")
+    if secret_key is not None:
+        raise ValueError("secret_key is used only with serializer='pickle'; "
+                         "pass PickleSerializer(secret_key) or sign in your own serializer")
+    return serializer

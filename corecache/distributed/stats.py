@@ -1,0 +1,123 @@
+"""Statistics of the distributed patterns: one snapshot type for all of them
+(counters a pattern does not have stay 0), read by the metrics exporter."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Optional
+
+__all__ = ["DistributedStats"]
+
+
+@dataclass(frozen=True)
+class DistributedStats:
+    """A snapshot of a pattern's counters, taken by ``stats()``.
+
+    :param local_hits: lookups answered by the local LRUCache tier (its own
+        hit counter).
+    :param store_hits: lookups answered by the store (Redis).
+    :param misses: lookups that found the key in no tier.
+    :param loads: values produced by the loader (one per key).
+    :param load_errors: loader calls that raised.
+    :param store_errors: store operations that failed (unreachable, timeout,
+        out of memory, ...); read paths carried on without the store.
+    :param lock_waits: misses answered by another process's load, waited for
+        under the stampede lock.
+    :param lock_timeouts: waits for another process's load that gave up and
+        loaded here.
+    :param corrupt: stored values the serializer refused (tampered, unsigned,
+        undecodable), each treated as a miss.
+    :param refreshes: background reloads done by refresh-ahead.
+    :param refresh_errors: background reloads that failed.
+    :param invalidations: local entries dropped because another process
+        changed them (near cache).
+    :param local_bypassed: the local tier is cleared and bypassed because the
+        invalidation channel is down (near cache).
+    :param writes: values handed to the writer successfully (write-through:
+        one per set; write-behind: one per key flushed).
+    :param write_errors: writer calls that raised.
+    :param pending_writes: writes queued in the store and not yet written
+        (write-behind; as of the last exchange with the store).
+    :param flushes: batches the write-behind flusher wrote.
+    :param flush_seconds: total seconds spent writing those batches.
+    :param last_flush_latency: seconds the last batch took to write, or None.
+    """
+
+    local_hits: int = 0
+    store_hits: int = 0
+    misses: int = 0
+    loads: int = 0
+    load_errors: int = 0
+    store_errors: int = 0
+    lock_waits: int = 0
+    lock_timeouts: int = 0
+    corrupt: int = 0
+    refreshes: int = 0
+    refresh_errors: int = 0
+    invalidations: int = 0
+    local_bypassed: bool = False
+    writes: int = 0
+    write_errors: int = 0
+    pending_writes: int = 0
+    flushes: int = 0
+    flush_seconds: float = 0.0
+    last_flush_latency: Optional[float] = None
+
+    @property
+    def hits(self) -> int:
+        """Hits in any tier."""
+        return self.local_hits + self.store_hits
+
+    @property
+    def hit_rate(self) -> float:
+        """hits / (hits + misses), or 0.0 before the first lookup."""
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+    @property
+    def flush_latency(self) -> Optional[float]:
+        """Mean seconds per written batch, or None before the first."""
+        return self.flush_seconds / self.flushes if self.flushes else None
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The fields and the derived figures as a plain dict."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d.update(hits=self.hits, hit_rate=self.hit_rate, flush_latency=self.flush_latency)
+        return d
+
+
+_COUNTERS = tuple(f.name for f in fields(DistributedStats)
+                  if f.type in ("int", int) and f.name not in ("local_hits", "pending_writes"))
+
+
+class Counters:
+    """Thread-safe counters behind ``stats()`` (never on a local-hit path:
+    local hits are the LRUCache's own counter)."""
+
+    __slots__ = ("_lock", "_c", "flush_seconds", "last_flush_latency", "pending")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._c: Dict[str, int] = dict.fromkeys(_COUNTERS, 0)
+        self.flush_seconds = 0.0
+        self.last_flush_latency: Optional[float] = None
+        self.pending = 0
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._c[name] += n
+
+    def flushed(self, seconds: float) -> None:
+        with self._lock:
+            self._c["flushes"] += 1
+            self.flush_seconds += seconds
+            self.last_flush_latency = seconds
+
+    def snapshot(self, **extra: Any) -> DistributedStats:
+        with self._lock:
+            values: Dict[str, Any] = dict(self._c)
+            values.update(flush_seconds=self.flush_seconds,
+                          last_flush_latency=self.last_flush_latency,
+                          pending_writes=self.pending)
+        values.update(extra)
+        return DistributedStats(**values)

@@ -1,0 +1,559 @@
+"""The patterns end to end, on MemoryStore, one Redis node and a Redis
+Cluster: read-through, write-through, refresh-ahead, near cache, the
+decorator, warm(), stampede protection and statistics.  Separate cache
+instances on one store stand for separate processes here (each has its own
+single flight and local tier); test_dist_processes.py uses real ones."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from conftest import FakeClock
+from corecache.distributed import (Cache, CacheWriteError, DistributedStats, MemoryStore,
+                                   NearCache, ReadThroughCache, RefreshAheadCache,
+                                   WriteThroughCache, cached, make_key, warm)
+from corecache.distributed._base import FillGuard
+
+pytestmark = pytest.mark.redis
+
+
+class Loader:
+    """A loader that counts its calls (and can be slow or fail)."""
+
+    def __init__(self, delay: float = 0.0, fail: int = 0) -> None:
+        self.calls = []
+        self.batches = []
+        self.delay = delay
+        self.fail = fail
+        self.lock = threading.Lock()
+
+    def __call__(self, key):
+        with self.lock:
+            self.calls.append(key)
+            n = len(self.calls)
+        if self.delay:
+            time.sleep(self.delay)
+        if n <= self.fail:
+            raise RuntimeError(f"load {n} failed")
+        if key.startswith("absent"):
+            raise KeyError(key)
+        return {"key": key, "n": n}
+
+    def many(self, keys):
+        with self.lock:
+            self.batches.append(list(keys))
+        return {k: {"key": k, "batch": len(self.batches)} for k in keys
+                if not k.startswith("absent")}
+
+
+def run_threads(n, fn):
+    out = [None] * n
+    errors = []
+    barrier = threading.Barrier(n)
+
+    def work(i):
+        barrier.wait()
+        try:
+            out[i] = fn(i)
+        except BaseException as exc:  # noqa: B902
+            errors.append(exc)
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return out, errors
+
+
+# ---- read-through -------------------------------------------------------------
+
+
+def test_read_through_fills_the_tiers(make_store, impl):
+    store = make_store()
+    load = Loader()
+    a = ReadThroughCache(store, load, ttl=60, local=impl.LRUCache(100))
+    assert a.get("k") == {"key": "k", "n": 1}
+    assert a.get("k") == {"key": "k", "n": 1}          # local tier
+    assert a.get(7) == {"key": "7", "n": 2}            # int keys are their decimal str
+    assert store.get("k") == {"key": "k", "n": 1}      # the store was filled
+    b = ReadThroughCache(store, load, ttl=60, local=impl.LRUCache(100))   # "another process"
+    assert b.get("k") == {"key": "k", "n": 1}          # from the store, no load
+    assert load.calls == ["k", "7"]
+    sa, sb = a.stats(), b.stats()
+    assert isinstance(sa, DistributedStats)
+    assert (sa.local_hits, sa.store_hits, sa.misses, sa.loads) == (1, 0, 2, 2)
+    assert (sb.local_hits, sb.store_hits, sb.misses, sb.loads) == (0, 1, 0, 0)
+    assert sa.hit_rate == pytest.approx(1 / 3)
+    assert set(sa.as_dict()) >= {"local_hits", "store_hits", "misses", "loads", "load_errors",
+                                 "store_errors", "pending_writes", "flush_latency"}
+
+
+def test_read_through_without_local_tier_and_ttl(make_store):
+    store = make_store()
+    rt = ReadThroughCache(store, Loader(), ttl=30)
+    rt.get("a")
+    _, left = store.get_with_ttl("a")
+    assert 29 < left <= 30
+    rt.set("b", [1])                                    # a plain cache write
+    assert rt.get("b") == [1]
+    assert rt.delete("b") is True and store.get("b") is None
+
+
+def test_loader_errors_and_absent_keys(make_store, impl):
+    store = make_store()
+    load = Loader(fail=1)
+    rt = ReadThroughCache(store, load, ttl=60, local=impl.LRUCache(10))
+    with pytest.raises(RuntimeError, match="load 1 failed"):
+        rt.get("k")
+    assert store.get("k") is None                       # nothing cached
+    assert rt.get("k")["n"] == 2                        # the next get loads again
+    with pytest.raises(KeyError):
+        rt.get("absent-1")
+    s = rt.stats()
+    assert s.load_errors == 2 and s.loads == 1
+    assert rt.get_many(["absent-2", "k"]) == {"k": {"key": "k", "n": 2}}
+
+
+def test_loaded_values_must_serialize(make_store):
+    rt = ReadThroughCache(make_store(), lambda k: object(), ttl=60)
+    with pytest.raises(TypeError, match="JSON"):
+        rt.get("k")
+
+
+def test_values_are_what_other_processes_see(make_store, impl):
+    """JSON turns tuples into lists: the process that loaded gets a list too."""
+    rt = ReadThroughCache(make_store(), lambda k: (1, 2), ttl=60, local=impl.LRUCache(10))
+    assert rt.get("k") == [1, 2]
+    assert rt.get("k") == [1, 2]
+
+
+def test_get_many_loads_only_what_is_missing(make_store, impl):
+    store = make_store()
+    load = Loader()
+    rt = ReadThroughCache(store, load, ttl=60, local=impl.LRUCache(100),
+                          loader_many=load.many)
+    store.set("in-store", "s")
+    rt.get("in-local")
+    got = rt.get_many(["in-local", "in-store", "new1", "new2", 3, "absent", "new1"])
+    assert list(got) == ["in-local", "in-store", "new1", "new2", "3"]
+    assert got["in-store"] == "s" and got["new2"] == {"key": "new2", "batch": 1}
+    assert load.batches == [["new1", "new2", "3", "absent"]]
+    assert store.get_many(["new1", "new2", "3"]).keys() == {"new1", "new2", "3"}
+    assert rt.get_many(["new1", "new2", "3"]) == {k: got[k] for k in ("new1", "new2", "3")}
+    assert load.batches == [["new1", "new2", "3", "absent"]]     # all local now
+    # without loader_many, the loader runs per missing key
+    rt2 = ReadThroughCache(store, load, ttl=60)
+    assert set(rt2.get_many(["x", "y", "absent-z"])) == {"x", "y"}
+    assert load.calls[-3:] == ["x", "y", "absent-z"]
+
+
+def test_single_flight_in_process(make_store, impl):
+    load = Loader(delay=0.1)
+    rt = ReadThroughCache(make_store(), load, ttl=60, local=impl.LRUCache(10))
+    out, errors = run_threads(16, lambda i: rt.get("hot"))
+    assert not errors
+    assert load.calls == ["hot"]
+    assert all(v == out[0] for v in out)
+
+
+def test_stampede_across_instances(make_store):
+    """Instances with their own single flight (as processes): the store's
+    lock lets one load while the others wait for its value."""
+    store = make_store()
+    load = Loader(delay=0.2)
+    caches = [ReadThroughCache(store, load, ttl=60) for _ in range(6)]
+    out, errors = run_threads(6, lambda i: caches[i].get("hot"))
+    assert not errors
+    assert load.calls == ["hot"]
+    assert all(v == out[0] for v in out)
+    # the others waited for its value (or, if they came late, found it stored)
+    assert sum(c.stats().lock_waits + c.stats().store_hits for c in caches) == 5
+
+
+def test_stampede_batches_across_instances(make_store):
+    store = make_store()
+    load = Loader(delay=0.2)
+    caches = [ReadThroughCache(store, load, ttl=60, loader_many=lambda ks: (
+        time.sleep(0.2), load.many(ks))[1]) for _ in range(4)]
+    keys = [f"k{i}" for i in range(20)]
+    out, errors = run_threads(4, lambda i: caches[i].get_many(keys))
+    assert not errors
+    assert all(o == out[0] for o in out) and len(out[0]) == 20
+    loaded = [k for batch in load.batches for k in batch]
+    assert sorted(loaded) == sorted(keys)              # each key loaded once
+
+
+def test_a_failed_leader_hands_over(make_store):
+    store = make_store()
+    load = Loader(delay=0.1, fail=1)
+    caches = [ReadThroughCache(store, load, ttl=60) for _ in range(3)]
+    out, errors = run_threads(3, lambda i: caches[i].get("k"))
+    assert len(errors) == 1 and "load 1 failed" in str(errors[0])
+    assert [o for o in out if o is not None] == [out[0] or out[1] or out[2]] * 2
+    assert len(load.calls) == 2                        # the failure, then one more load
+
+
+def test_lock_wait_runs_out_then_loads(make_store):
+    store = make_store()
+    assert store._lock("load", "k", 30) is not None    # held by a process that hangs
+    load = Loader()
+    rt = ReadThroughCache(store, load, ttl=60, lock_wait=0.15)
+    t0 = time.monotonic()
+    assert rt.get("k")["n"] == 1
+    assert time.monotonic() - t0 >= 0.15
+    assert rt.stats().lock_timeouts == 1
+    rt2 = ReadThroughCache(store, load, ttl=60, stampede=False)
+    rt2.delete("k")
+    rt2.get("k")
+    assert len(load.calls) == 2
+
+
+def test_validation(make_store):
+    store = make_store()
+    with pytest.raises(TypeError, match="store must be"):
+        ReadThroughCache({}, Loader(), ttl=1)
+    with pytest.raises(TypeError, match="loader must be callable"):
+        ReadThroughCache(store, None, ttl=1)
+    with pytest.raises(ValueError, match="ttl"):
+        ReadThroughCache(store, Loader(), ttl=-1)
+    with pytest.raises(TypeError, match="local must be"):
+        ReadThroughCache(store, Loader(), ttl=1, local={})
+    with pytest.raises(ValueError, match="lock_lease"):
+        ReadThroughCache(store, Loader(), ttl=1, lock_lease=0)
+    with pytest.raises(TypeError, match="stampede"):
+        ReadThroughCache(store, Loader(), ttl=1, stampede=1)
+    with pytest.raises(TypeError, match="writer must be callable"):
+        WriteThroughCache(store, None, ttl=1)
+    with pytest.raises(ValueError, match="refresh_ahead"):
+        RefreshAheadCache(store, Loader(), ttl=1, refresh_ahead=1)
+    with pytest.raises(TypeError, match="ttl"):
+        RefreshAheadCache(store, Loader(), ttl=None)
+    with pytest.raises(TypeError, match="local="):
+        NearCache(store, local=None)
+
+
+def test_reentrant_loader_is_an_error(make_store):
+    rt = None
+
+    def loader(key):
+        return rt.get(key)
+    rt = ReadThroughCache(make_store(), loader, ttl=60)
+    with pytest.raises(RuntimeError, match="asked for the same key"):
+        rt.get("k")
+
+
+# ---- write-through ------------------------------------------------------------
+
+
+def test_write_through_writes_the_record_first(make_store, impl):
+    store = make_store()
+    db = {}
+    order = []
+
+    def writer(k, v):
+        order.append(("writer", k, store.get(k)))
+        db[k] = v
+    wt = WriteThroughCache(store, writer, ttl=60, local=impl.LRUCache(10))
+    wt.set("a", {"v": 1})
+    assert order == [("writer", "a", None)]            # the cache did not have it yet
+    assert db == {"a": {"v": 1}} and store.get("a") == {"v": 1} and wt.get("a") == {"v": 1}
+    assert wt.stats().writes == 1
+
+
+def test_write_through_failure_leaves_the_cache_as_it_was(make_store, impl):
+    store = make_store()
+    state = {"fail": False}
+
+    def writer(k, v):
+        if state["fail"]:
+            raise IOError("database down")
+    wt = WriteThroughCache(store, writer, ttl=60, local=impl.LRUCache(10))
+    wt.set("a", 1)
+    state["fail"] = True
+    with pytest.raises(IOError, match="database down"):
+        wt.set("a", 2)
+    assert wt.get("a") == 1 and store.get("a") == 1   # no phantom value
+    assert wt.stats().write_errors == 1
+    calls = []
+    with pytest.raises(TypeError, match="JSON"):
+        WriteThroughCache(store, lambda k, v: calls.append(k), ttl=60).set("b", object())
+    assert calls == []                                  # refused before the writer
+
+
+def test_write_through_batches_and_deletes(make_store):
+    store = make_store()
+    db = {}
+    batches = []
+    wt = WriteThroughCache(store, db.__setitem__, ttl=60,
+                           writer_many=lambda m: (batches.append(m), db.update(m)),
+                           deleter=db.pop)
+    wt.set_many({"a": 1, "b": 2})
+    assert batches == [{"a": 1, "b": 2}] and store.get_many(["a", "b"]) == {"a": 1, "b": 2}
+    assert wt.delete("a") is True
+    assert "a" not in db and store.get("a") is None
+    plain = WriteThroughCache(store, db.__setitem__, ttl=60)
+    plain.set_many({"c": 3})
+    assert db["c"] == 3 and plain.delete("c") is True and db["c"] == 3   # evicts only
+
+
+# ---- refresh-ahead ------------------------------------------------------------
+
+
+def test_refresh_ahead_on_a_fake_clock():
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    load = Loader()
+    ra = RefreshAheadCache(store, load, ttl=10, refresh_ahead=0.8)
+    try:
+        assert ra.get("k")["n"] == 1
+        clock.tick(7)
+        assert ra.get("k")["n"] == 1 and load.calls == ["k"]   # younger than 8 s
+        clock.tick(1.5)
+        assert ra.get("k")["n"] == 1                           # at once, the old value
+        deadline = time.monotonic() + 5
+        while ra.stats().refreshes < 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert ra.get("k")["n"] == 2                           # reloaded in the background
+        assert store.get_with_ttl("k")[1] == 10
+        clock.tick(9.9)
+        assert ra.get("k")["n"] == 2                           # never expired under readers
+    finally:
+        ra.close()
+
+
+def test_refresh_ahead_reloads_once_across_instances():
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    load = Loader(delay=0.1)
+    caches = [RefreshAheadCache(store, load, ttl=10) for _ in range(4)]
+    try:
+        caches[0].get("k")
+        clock.tick(9)
+        out, errors = run_threads(8, lambda i: caches[i % 4].get("k"))
+        assert not errors and all(o["n"] == 1 for o in out)
+        deadline = time.monotonic() + 5
+        while len(load.calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.2)
+        assert load.calls == ["k", "k"]                        # one refresh in all
+    finally:
+        for c in caches:
+            c.close()
+
+
+def test_refresh_failure_keeps_the_value():
+    clock = FakeClock()
+    store = MemoryStore(clock=clock)
+    load = Loader()
+    ra = RefreshAheadCache(store, load, ttl=10)
+    try:
+        ra.get("k")
+        load.fail = 99
+        clock.tick(9)
+        assert ra.get("k")["n"] == 1
+        deadline = time.monotonic() + 5
+        while ra.stats().refresh_errors < 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert ra.stats().refresh_errors == 1
+        assert ra.get("k")["n"] == 1
+    finally:
+        ra.close()
+
+
+def test_refresh_ahead_on_redis(make_store, impl):
+    store = make_store()
+    load = Loader()
+    ra = RefreshAheadCache(store, load, ttl=0.6, refresh_ahead=0.5,
+                           local=impl.LRUCache(10))
+    try:
+        assert ra.get("k")["n"] == 1
+        assert ra.get_many(["k"])["k"]["n"] == 1
+        time.sleep(0.4)                                        # past 0.3 s
+        assert ra.get("k")["n"] == 1                           # the local copy expired at 0.3 s
+        deadline = time.monotonic() + 5
+        while ra.stats().refreshes < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ra.get("k")["n"] == 2
+    finally:
+        ra.close()
+
+
+# ---- near cache ---------------------------------------------------------------
+
+
+def wait_for(cond, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def test_near_cache_invalidates_other_instances(make_store, impl):
+    store = make_store()
+    a = NearCache(store, local=impl.LRUCache(100, default_ttl=30), ttl=60)
+    b = NearCache(store, local=impl.LRUCache(100, default_ttl=30), ttl=60)
+    try:
+        assert a.local_enabled and b.local_enabled
+        a.set("k", 1)
+        assert a.local.peek("k") == 1                  # own write: local updated
+        assert b.get("k") == 1 and b.get("k") == 1     # store, then local
+        assert b.local.peek("k") == 1
+        a.set("k", 2)
+        assert wait_for(lambda: b.local.peek("k") is None)
+        assert b.get("k") == 2
+        a.delete("k")
+        assert wait_for(lambda: b.local.peek("k") is None)
+        assert b.get("k") is None and b.get("k", "d") == "d"
+        a.set_many({"x": 1, "y": 2})
+        time.sleep(0.05)          # its own invalidation reaches b first
+        assert b.get_many(["x", "y"]) == {"x": 1, "y": 2}
+        a.delete_many(["x"])
+        assert wait_for(lambda: b.local.peek("x") is None)
+        assert b.local.peek("y") == 2
+        store.clear()                                  # everything, everywhere
+        assert wait_for(lambda: b.local.peek("y") is None)
+        assert b.stats().invalidations >= 1
+        assert not b.stats().local_bypassed
+    finally:
+        a.close()
+        b.close()
+
+
+def test_near_cache_with_loader(make_store, impl):
+    load = Loader()
+    nc = NearCache(make_store(), local=impl.LRUCache(10), ttl=60, loader=load)
+    try:
+        assert nc.get("k")["n"] == 1 and nc.get("k")["n"] == 1
+        assert load.calls == ["k"]
+    finally:
+        nc.close()
+
+
+def test_fill_guard_drops_fills_overtaken_by_an_invalidation():
+    g = FillGuard()
+    t = g.begin("k")
+    g.invalidate("k")
+    assert g.end(t) is False
+    t = g.begin("k")
+    g.invalidate("other")
+    assert g.end(t) is True
+    t1, t2 = g.begin("k"), g.begin("k")
+    g.invalidate("k", keep=t1)                         # a write of this process
+    assert g.end(t1) is True and g.end(t2) is False
+    t = g.begin("k")
+    g.invalidate_all()                                 # the channel dropped
+    assert g.end(t) is False
+    assert g.end(g.begin("k")) is True
+    assert g._watch == {}
+
+
+def test_near_cache_race_between_read_and_remote_write(make_store, impl):
+    """A value read just before another instance's write must not stay in
+    the local tier after that write's invalidation."""
+    store = make_store()
+    a = NearCache(store, local=impl.LRUCache(100, default_ttl=30))
+    b = NearCache(store, local=impl.LRUCache(100, default_ttl=30))
+    try:
+        for i in range(30):
+            a.set("k", i)
+            stop = threading.Event()
+
+            def reader():
+                while not stop.is_set():
+                    b.get("k")
+            t = threading.Thread(target=reader)
+            t.start()
+            a.set("k", i + 1000)
+            time.sleep(0.003)
+            stop.set()
+            t.join()
+            assert wait_for(lambda: b.get("k") == i + 1000, 2), (i, b.get("k"))
+    finally:
+        a.close()
+        b.close()
+
+
+# ---- decorator and warm -------------------------------------------------------
+
+
+def test_cached_decorator(make_store, impl):
+    store = make_store()
+    calls = []
+
+    @cached(store, ttl=60, local=impl.LRUCache(10))
+    def price(item, qty=1, *, currency="EUR"):
+        calls.append((item, qty, currency))
+        return {"item": item, "total": qty * 2, "currency": currency}
+
+    assert price("apple", 3)["total"] == 6
+    assert price("apple", 3)["total"] == 6
+    assert price("apple", qty=3)["total"] == 6          # another key, as functools
+    assert price("apple", 3, currency="USD")["currency"] == "USD"
+    assert len(calls) == 3
+    key = price.key_of("apple", 3)
+    assert key == f"{price.__module__}.{price.__qualname__}:'apple',3"
+    assert store.get(key)["total"] == 6
+    assert price.invalidate("apple", 3) is True
+    price("apple", 3)
+    assert len(calls) == 4
+    assert price.__name__ == "price" and price.stats().misses == 4
+
+
+def test_cached_decorator_keys_and_stampede(make_store):
+    store = make_store()
+    calls = []
+
+    class Thing:
+        pass
+
+    @cached(store, ttl=60, namespace="things", key=lambda t: "one")
+    def f(thing):
+        calls.append(1)
+        time.sleep(0.1)
+        return 1
+
+    @cached(store, ttl=60)
+    def g(thing):
+        return 1
+
+    out, errors = run_threads(8, lambda i: f(Thing()))
+    assert not errors and len(calls) == 1
+    assert store.get("things:one") == 1
+    with pytest.raises(TypeError, match="pass key="):
+        g(Thing())
+    assert make_key((1, "a", None, 2.5, (1,), [2], {"k": b"v"}), {"z": 1, "a": 2}) == \
+        "1,'a',None,2.5,(1,),[2],{'k':b'v'}|z=1,a=2"
+    long = make_key(("x" * 300,), {})
+    assert long.startswith("sha256:") and len(long) == 71
+
+
+def test_warm(make_store):
+    store = make_store()
+    load = Loader()
+    rt = ReadThroughCache(store, load, ttl=60, loader_many=load.many)
+    assert warm(rt, [f"k{i}" for i in range(1200)], batch_size=500) == 1200
+    assert [len(b) for b in load.batches] == [500, 500, 200]
+    assert len(store.get_many([f"k{i}" for i in range(1200)])) == 1200
+    assert warm(rt, {"a": 1, "b": 2}) == 2 and store.get("b") == 2
+    with pytest.raises(TypeError):
+        warm({}, ["a"])
+    with pytest.raises(ValueError):
+        warm(rt, ["a"], batch_size=0)
+
+
+def test_every_pattern_has_stats_and_close(make_store, impl):
+    from corecache.distributed import WriteBehindCache
+    store = make_store()
+    caches = [ReadThroughCache(store, Loader(), ttl=5), WriteThroughCache(store, print, ttl=5),
+              WriteBehindCache(store, lambda k, v: None, flush_interval=0.05),
+              RefreshAheadCache(store, Loader(), ttl=5),
+              NearCache(store, local=impl.LRUCache(10)), Cache(store)]
+    for c in caches:
+        assert isinstance(c.stats(), DistributedStats)
+        with c:
+            pass
+        c.close()                                      # idempotent

@@ -1,0 +1,342 @@
+"""WriteBehindCache: coalescing, batching, retries, backpressure, flush and
+close, reads of pending writes, takeover of a dead flusher's claims.  The
+kill -9 recovery with real processes is in test_dist_processes.py."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from corecache.distributed import (MemoryStore, PendingLimitReached, PendingWritesError,
+                                   WriteBehindCache)
+
+pytestmark = pytest.mark.redis
+
+EXAMPLES = int(os.environ.get("CORECACHE_HYPOTHESIS_EXAMPLES", "100"))
+
+
+class Writer:
+    def __init__(self, fail: int = 0, delay: float = 0.0) -> None:
+        self.lock = threading.Lock()
+        self.db = {}
+        self.calls = []
+        self.batches = []
+        self.fail = fail
+        self.delay = delay
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def _maybe_fail(self):
+        self.gate.wait(30)
+        if self.delay:
+            time.sleep(self.delay)
+        with self.lock:
+            if self.fail:
+                self.fail -= 1
+                raise IOError("database unavailable")
+
+    def __call__(self, key, value):
+        self._maybe_fail()
+        with self.lock:
+            self.calls.append((key, value))
+            self.db[key] = value
+
+    def many(self, mapping):
+        self._maybe_fail()
+        with self.lock:
+            self.batches.append(dict(mapping))
+            self.db.update(mapping)
+
+    def delete(self, key):
+        self._maybe_fail()
+        with self.lock:
+            self.calls.append((key, "<deleted>"))
+            self.db.pop(key, None)
+
+
+def test_coalesces_and_batches(make_store, impl):
+    store = make_store()
+    w = Writer()
+    wb = WriteBehindCache(store, writer_many=w.many, batch_size=100, flush_interval=30,
+                          local=impl.LRUCache(100))
+    try:
+        for i in range(1000):
+            wb.set(f"k{i % 10}", i)
+        assert wb.get("k3") == 993                      # the cache has the latest at once
+        assert store.get("k3") == 993
+        assert wb.stats().pending_writes == 10
+        wb.flush(10)
+        # 1000 sets, 10 keys: the latest values, in one batch (two if the
+        # flusher's first look at the queue, when it starts, met a few)
+        assert w.db == {f"k{j}": 990 + j for j in range(10)}
+        assert len(w.batches) <= 2 and w.batches[-1] == w.db
+        s = wb.stats()
+        assert s.writes <= 20 and s.flushes <= 2 and s.pending_writes == 0
+        assert s.flush_latency is not None and s.last_flush_latency >= 0
+    finally:
+        wb.close()
+
+
+def test_writer_per_key_in_batches_of_batch_size(make_store):
+    store = make_store()
+    w = Writer()
+    wb = WriteBehindCache(store, w, batch_size=7, flush_interval=30)
+    try:
+        wb.set_many({f"k{i}": i for i in range(20)})
+        wb.flush(10)
+        assert w.db == {f"k{i}": i for i in range(20)}
+        assert len(w.calls) == 20 and wb.stats().flushes >= 3
+    finally:
+        wb.close()
+
+
+def test_a_full_batch_is_written_without_waiting_for_the_interval(make_store):
+    w = Writer()
+    wb = WriteBehindCache(make_store(), writer_many=w.many, batch_size=5, flush_interval=30)
+    try:
+        for i in range(5):
+            wb.set(f"k{i}", i)
+        deadline = time.monotonic() + 5
+        while not w.batches and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert w.batches
+    finally:
+        wb.close()
+
+
+def test_retries_with_backoff_until_written(make_store):
+    w = Writer(fail=3)
+    wb = WriteBehindCache(make_store(), w, flush_interval=0.01, retry_base=0.01, retry_max=0.05)
+    try:
+        wb.set("a", 1)
+        wb.flush(10)
+        assert w.db == {"a": 1}
+        s = wb.stats()
+        assert s.write_errors == 3 and s.writes == 1
+    finally:
+        wb.close()
+
+
+def test_flush_timeout_says_what_is_left_and_keeps_it(make_store):
+    store = make_store()
+    w = Writer(fail=10 ** 6)
+    wb = WriteBehindCache(store, w, flush_interval=0.01, retry_base=0.01, retry_max=0.02)
+    try:
+        wb.set("a", 1)
+        wb.set("b", 2)
+        with pytest.raises(PendingWritesError) as info:
+            wb.flush(0.3)
+        assert sorted(info.value.keys) == ["a", "b"]
+        assert isinstance(info.value.last_error, IOError)
+        assert "still pending" in str(info.value)
+        w.fail = 0
+        wb.flush(10)                                    # still queued, now written
+        assert w.db == {"a": 1, "b": 2}
+    finally:
+        wb.close()
+    w2 = Writer(fail=10 ** 6)
+    wb2 = WriteBehindCache(store, w2, flush_interval=0.01, retry_base=0.01)
+    wb2.set("c", 3)
+    with pytest.raises(PendingWritesError):
+        wb2.close(timeout=0.2)                          # close stops anyway, and says so
+    assert store._wb_records(["c"]) == [b"v3"]          # left in the store for the next one
+    w3 = Writer()
+    wb3 = WriteBehindCache(store, w3, flush_interval=0.01)
+    try:
+        deadline = time.monotonic() + 5
+        while "c" not in w3.db and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert w3.db == {"c": 3}
+    finally:
+        wb3.close()
+
+
+def test_backpressure_at_max_pending(make_store):
+    store = make_store()
+    w = Writer()
+    w.gate.clear()                                      # the writer hangs
+    wb = WriteBehindCache(store, w, max_pending=3, block_timeout=0.2, flush_interval=0.01)
+    try:
+        for k in "abc":
+            wb.set(k, 1)
+        wb.set("a", 2)                                  # a pending key coalesces: fine
+        t0 = time.monotonic()
+        with pytest.raises(PendingLimitReached, match="max_pending=3"):
+            wb.set("d", 1)
+        assert time.monotonic() - t0 >= 0.2
+        assert store.get("d") is None                   # not cached either
+        unblock = threading.Timer(0.1, w.gate.set)
+        unblock.start()
+        wb.set("d", 1)                                  # blocks until there is room
+        wb.flush(10)
+        assert w.db["d"] == 1 and w.db["a"] == 2
+    finally:
+        w.gate.set()
+        wb.close()
+
+
+def test_reads_see_pending_writes_and_deletes(make_store):
+    store = make_store()
+    w = Writer()
+    w.gate.clear()
+    loads = []
+    wb = WriteBehindCache(store, w, deleter=w.delete, ttl=0.05, flush_interval=30,
+                          loader=lambda k: loads.append(k) or "from the database")
+    try:
+        wb.set("a", "new")
+        wb.set("b", "new")
+        wb.delete("b")
+        time.sleep(0.1)                                 # the cached copies expired
+        assert store.get("a") is None
+        assert wb.get("a") == "new"                     # from the pending write
+        assert wb.get("b", "none") == "none"            # a pending delete: absent
+        assert wb.get_many(["a", "b", "c"]) == {"a": "new", "c": "from the database"}
+        assert loads == ["c"]
+        w.gate.set()
+        wb.flush(10)
+        assert w.db == {"a": "new"}
+        # the delete came last (the set of b before it was coalesced away,
+        # unless the flusher had claimed it already)
+        assert [v for k, v in w.calls if k == "b"][-1] == "<deleted>"
+    finally:
+        w.gate.set()
+        wb.close()
+
+
+def test_delete_without_deleter_only_evicts(make_store):
+    store = make_store()
+    w = Writer()
+    wb = WriteBehindCache(store, w, flush_interval=0.01)
+    try:
+        wb.set("a", 1)
+        assert wb.delete("a") is True
+        wb.flush(10)
+        assert w.db == {"a": 1}
+    finally:
+        wb.close()
+
+
+def test_a_dead_flushers_claims_are_taken_over(make_store):
+    """Claims of a consumer that stopped (died) go back to the queue when
+    their lease runs out, and another instance writes them."""
+    store = make_store()
+    store._wb_enqueue("a", b"v1", None, 0, None)
+    store._wb_enqueue("b", b"v2", None, 0, None)
+    items, _, _ = store._wb_claim("dead consumer", 10, 0.3)
+    assert len(items) == 2
+    w = Writer()
+    wb = WriteBehindCache(store, w, flush_interval=0.05, lease=1)
+    try:
+        if isinstance(store, MemoryStore):
+            time.sleep(0.35)
+        deadline = time.monotonic() + 5
+        while len(w.db) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert w.db == {"a": 1, "b": 2}
+    finally:
+        wb.close()
+
+
+def test_a_slow_writer_keeps_its_lease(make_store):
+    store = make_store()
+    w = Writer(delay=1.0)
+    wb = WriteBehindCache(store, w, flush_interval=0.01, lease=0.6)
+    other = Writer()
+    wb2 = None
+    try:
+        wb.set("a", 1)
+        time.sleep(0.1)                                 # wb is writing it now
+        wb2 = WriteBehindCache(store, other, flush_interval=0.01, lease=0.6)
+        wb.flush(10)
+        time.sleep(0.1)
+        assert w.calls == [("a", 1)] and other.calls == []
+    finally:
+        wb.close()
+        if wb2 is not None:
+            wb2.close()
+
+
+def test_closed_cache_refuses_writes(make_store):
+    wb = WriteBehindCache(make_store(), Writer())
+    wb.close()
+    wb.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        wb.set("a", 1)
+
+
+def test_validation(make_store):
+    store = make_store()
+    with pytest.raises(TypeError, match="writer= or writer_many="):
+        WriteBehindCache(store)
+    with pytest.raises(ValueError, match="batch_size"):
+        WriteBehindCache(store, Writer(), batch_size=0)
+    with pytest.raises(ValueError, match="lease"):
+        WriteBehindCache(store, Writer(), lease=-1)
+    with pytest.raises(TypeError, match="JSON"):
+        wb = WriteBehindCache(store, Writer())
+        try:
+            wb.set("a", object())
+        finally:
+            wb.close()
+
+
+ops = st.lists(st.tuples(st.sampled_from(["set", "set", "set", "delete", "flush"]),
+                         st.sampled_from("abcd"), st.integers(0, 9)), max_size=40)
+
+
+@settings(max_examples=min(EXAMPLES, 60), deadline=None)
+@given(ops, st.integers(1, 5))
+def test_coalescing_semantics(operations, batch_size):
+    """Whatever the interleaving of sets, deletes and flushes: at the end
+    the writer holds exactly the latest state of every key, and each key's
+    writes reached it in the order they were made."""
+    store = MemoryStore()
+    w = Writer()
+    wb = WriteBehindCache(store, w, deleter=w.delete, batch_size=batch_size, flush_interval=0.01)
+    model = {}
+    made = {k: [] for k in "abcd"}
+    try:
+        for op, key, value in operations:
+            if op == "set":
+                wb.set(key, value)
+                model[key] = value
+                made[key].append(value)
+            elif op == "delete":
+                wb.delete(key)
+                model.pop(key, None)
+                made[key].append("<deleted>")
+            else:
+                wb.flush(10)
+        wb.flush(10)
+    finally:
+        wb.close()
+    assert w.db == model
+    for key in "abcd":
+        seen = [v for k, v in w.calls if k == key]
+        it = iter(made[key])
+        assert all(v in it for v in seen), (key, seen, made[key])   # a subsequence
+        if made[key]:
+            assert seen and seen[-1] == made[key][-1]
+
+
+def test_write_behind_sets_invalidate_near_caches(make_store, impl):
+    from corecache.distributed import NearCache
+    store = make_store()
+    near = NearCache(store, local=impl.LRUCache(10, default_ttl=60))
+    wb = WriteBehindCache(store, Writer(), flush_interval=0.01)
+    try:
+        wb.set("k é/\"", 1)
+        time.sleep(0.05)
+        assert near.get("k é/\"") == 1 and near.local.peek("k é/\"") == 1
+        wb.set("k é/\"", 2)                             # the message carries the key
+        deadline = time.monotonic() + 3
+        while near.local.peek("k é/\"") is not None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert near.get("k é/\"") == 2
+    finally:
+        wb.close()
+        near.close()
