@@ -50,9 +50,14 @@ class BuildExt(build_ext):
         ext.extra_compile_args = common + ext.extra_compile_args
         if SANITIZE and not msvc:
             ext.extra_link_args = ["-fsanitize=address,undefined"] + ext.extra_link_args
+        # one object directory per build flavour, so that a debug or
+        # sanitizer build never links objects of another
+        flavour = "asan" if SANITIZE else "debug" if DEBUG else "release"
         objects = self.compiler.compile(
-            csrc, output_dir=self.build_temp, macros=ext.define_macros,
+            csrc, output_dir=os.path.join(self.build_temp, flavour), macros=ext.define_macros,
             include_dirs=ext.include_dirs, extra_postargs=strict, depends=ext.depends)
+        # relink whenever any csrc file changed, not only the Cython module
+        ext.depends = list(ext.depends) + csrc
         ext.extra_objects = objects + list(ext.extra_objects or [])
         super().build_extension(ext)
 

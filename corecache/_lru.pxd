@@ -23,6 +23,7 @@ cdef extern from "_lru_py.h":
     int ccpy_traverse(const cc_lru_t *t, visitproc visit, void *arg)
     void ccpy_clear(cc_lru_t *t)
     int ccpy_status_error(int status) except -1
+    void ccpy_install_vectorcall(PyTypeObject *type, Py_ssize_t offset, int method_descriptor)
     bint ccpy_passed(int user_clock, double deadline, double now)
     Py_ssize_t ccpy_purge(cc_lru_t *t, int user_clock, double now, ccpy_dead_t *d) except -1
     int ccpy_evict_to(cc_lru_t *t, uint64_t max_count, uint64_t memory_limit, uint64_t extra,
@@ -53,7 +54,7 @@ cdef extern from "_lru_call.h":
         Py_hash_t hash
 
     PyObject *ccpy_lru_call(PyObject *, PyObject **, size_t, PyObject *) noexcept
-    void ccpy_install_vectorcall(PyTypeObject *type, Py_ssize_t offset)
+    void ccpy_set_wrapper_offset(Py_ssize_t offset)
     int ccpy_key_init(ccpy_key_t *k, const ccpy_lruwrap_t *w, PyObject **args,
                       Py_ssize_t nargs, PyObject *kwnames, int skip) except -1
     object ccpy_key_object(const ccpy_key_t *k)

@@ -213,30 +213,16 @@ cdef class LRUCache:
 
     @cython.critical_section
     def __getitem__(self, key):
-        cdef double now = _begin(self, False)
-        cdef Py_ssize_t i = ccpy_find(&self.t, key, hash(key))
-        if i >= 0:
-            if not _passed(self, self.t.entries[i].expires, now):
-                cc_lru_move_to_end(&self.t, i)
-                self.t.hits += 1
-                return <object>self.t.entries[i].value
-            self._drop_expired(i)
-        self.t.misses += 1
-        raise KeyError(key)
+        value = _counted_get(self, key)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
 
     @cython.critical_section
     def get(self, key, default=None):
         """The value for key (counted as a hit), or `default` (a miss)."""
-        cdef double now = _begin(self, False)
-        cdef Py_ssize_t i = ccpy_find(&self.t, key, hash(key))
-        if i >= 0:
-            if not _passed(self, self.t.entries[i].expires, now):
-                cc_lru_move_to_end(&self.t, i)
-                self.t.hits += 1
-                return <object>self.t.entries[i].value
-            self._drop_expired(i)
-        self.t.misses += 1
-        return default
+        value = _counted_get(self, key)
+        return default if value is _MISSING else value
 
     def getter(self, on_miss):
         """A callable ``getter(key, default=None)`` that is ``get(key)`` on a
@@ -248,19 +234,6 @@ cdef class LRUCache:
             expired entry), outside any lock; its result is returned.
         """
         return LRUGetter(self, on_miss)
-
-    cdef object _get_or_missing(self, object key):
-        # get(key, _MISSING) for LRUGetter, without the method call
-        cdef double now = _begin(self, False)
-        cdef Py_ssize_t i = ccpy_find(&self.t, key, hash(key))
-        if i >= 0:
-            if not _passed(self, self.t.entries[i].expires, now):
-                cc_lru_move_to_end(&self.t, i)
-                self.t.hits += 1
-                return <object>self.t.entries[i].value
-            self._drop_expired(i)
-        self.t.misses += 1
-        return _MISSING
 
     @cython.critical_section
     def peek(self, key, default=None):
@@ -420,15 +393,8 @@ cdef class LRUCache:
         return value
 
     cdef object _lookup_counted(self, key):
-        cdef Py_ssize_t i
         with cython.critical_section(self):
-            i = self._live(key, _begin(self, False))
-            if i >= 0:
-                cc_lru_move_to_end(&self.t, i)
-                self.t.hits += 1
-                return <object>self.t.entries[i].value
-            self.t.misses += 1
-            return _MISSING
+            return _counted_get(self, key)
 
     # ---- removal by the user ---------------------------------------------
 
@@ -866,6 +832,22 @@ cdef inline bint _passed(LRUCache self, double deadline, double now) noexcept:
     return ccpy_passed(self._clock is not None, deadline, now)
 
 
+cdef inline object _counted_get(LRUCache self, object key):
+    """The live value for key, counted as a hit and made most recent, or
+    _MISSING (a miss; an expired entry is dropped).  [], get, get_or_set,
+    setdefault and getters all look up through here."""
+    cdef double now = _begin(self, False)
+    cdef Py_ssize_t i = ccpy_find(&self.t, key, hash(key))
+    if i >= 0:
+        if not _passed(self, self.t.entries[i].expires, now):
+            cc_lru_move_to_end(&self.t, i)
+            self.t.hits += 1
+            return <object>self.t.entries[i].value
+        self._drop_expired(i)
+    self.t.misses += 1
+    return _MISSING
+
+
 cdef inline double _now(LRUCache self, double now) noexcept:
     return cc_clock_precise() if self._clock is None else now
 
@@ -876,15 +858,7 @@ cdef inline double _now(LRUCache self, double now) noexcept:
 # on every call): a hit then costs about one get().
 ctypedef object (*_vectorcall_t)(PyObject *, PyObject **, size_t, PyObject *)
 
-cdef extern from *:
-    """
-    static void cc_install_vectorcall(PyTypeObject *type, Py_ssize_t offset) {
-        type->tp_vectorcall_offset = offset;
-        type->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL;
-        PyType_Modified(type);
-    }
-    """
-    void cc_install_vectorcall(PyTypeObject *type, Py_ssize_t offset)
+cdef extern from "Python.h":
     Py_ssize_t PyVectorcall_NARGS(size_t nargsf)
 
 
@@ -930,7 +904,7 @@ cdef object _getter_call(LRUGetter self, object key, object default):
     if cache is None:
         raise TypeError("LRUGetter was not initialized (use LRUCache.getter)")
     with cython.critical_section(cache):
-        value = cache._get_or_missing(key)
+        value = _counted_get(cache, key)
     if value is _MISSING:
         return self._on_miss(key, default)
     return value
@@ -956,8 +930,8 @@ cdef object _getter_vectorcall(PyObject *self, PyObject **args, size_t nargsf,
 
 cdef void _install_getter_vectorcall():
     cdef LRUGetter probe = LRUGetter.__new__(LRUGetter)
-    cc_install_vectorcall(<PyTypeObject *>LRUGetter,
-                          <Py_ssize_t>(<char *>&probe._vectorcall - <char *><PyObject *>probe))
+    ccpy_install_vectorcall(<PyTypeObject *>LRUGetter,
+                            <Py_ssize_t>(<char *>&probe._vectorcall - <char *><PyObject *>probe), 0)
 
 
 _install_getter_vectorcall()
@@ -1221,7 +1195,9 @@ cdef Py_ssize_t _state_offset():
     return <char *>&probe.w - <char *><PyObject *>probe
 
 
-ccpy_install_vectorcall(<PyTypeObject *>_lru_cache_wrapper, _state_offset())
+_offset = _state_offset()
+ccpy_set_wrapper_offset(_offset)
+ccpy_install_vectorcall(<PyTypeObject *>_lru_cache_wrapper, _offset, 1)
 
 from corecache._decorators import make_api, single_flight_miss as _single_flight_miss
 

@@ -448,17 +448,10 @@ ccpy_lru_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw
     return ccpy_lru_miss(self, w, &k, args, nargsf, kwnames, absent_at);
 }
 
-/* Make `type` callable through ccpy_lru_call, which its instances set in
- * their state at `offset` (what Cython does not do for calling). */
 static void
-ccpy_install_vectorcall(PyTypeObject *type, Py_ssize_t offset)
+ccpy_set_wrapper_offset(Py_ssize_t offset)
 {
     ccpy_lruwrap_offset = offset;
-    type->tp_vectorcall_offset = offset;
-    type->tp_call = PyVectorcall_Call;
-    /* METHOD_DESCRIPTOR: obj.f(...) calls f(obj, ...) without a bound method */
-    type->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR;
-    PyType_Modified(type);
 }
 
 #endif /* CORECACHE_LRU_CALL_H */

@@ -314,6 +314,22 @@ ccpy_evict_to(cc_lru_t *t, uint64_t max_count, uint64_t memory_limit, uint64_t e
     return 0;
 }
 
+/* Make instances of `type` callable through the vectorcallfunc each keeps
+ * at `offset` (Cython sets tp_vectorcall only for constructing instances,
+ * never tp_vectorcall_offset for calling them); with `method_descriptor`,
+ * obj.f(...) calls f(obj, ...) without making a bound method. */
+static void
+ccpy_install_vectorcall(PyTypeObject *type, Py_ssize_t offset, int method_descriptor)
+{
+    type->tp_vectorcall_offset = offset;
+    type->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL;
+    if (type->tp_call == NULL)          /* no __call__: calls from C go here too */
+        type->tp_call = PyVectorcall_Call;
+    if (method_descriptor)
+        type->tp_flags |= Py_TPFLAGS_METHOD_DESCRIPTOR;
+    PyType_Modified(type);
+}
+
 /* A C status code as a Python exception; returns -1. */
 static int
 ccpy_status_error(int status)
