@@ -138,7 +138,9 @@ POOL_FAMILIES = (
 
 
 def _tiers(snap: Any, obj: Any) -> Optional[List[Tuple[Tuple[str, ...], float]]]:
-    hits = field(snap, "hits")
+    hits = field(snap, "hits_by_tier")
+    if hits is None:
+        hits = field(snap, "hits")
     if hits is None:
         return None
     if isinstance(hits, Mapping):

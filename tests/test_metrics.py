@@ -586,3 +586,37 @@ def test_scrape_of_a_real_pool_and_decorated_function(impl):
         metrics.unregister("real_pool", registry=registry)
         metrics.unregister("real_fn", registry=registry)
         pool.put(held)
+
+
+# ---- the real distributed patterns (issue 5) ---------------------------------------
+
+def test_scrape_of_a_real_read_through_pattern(impl):
+    from corecache.distributed import MemoryStore, ReadThroughCache
+    from corecache.latency import default_sample_rate, set_default_sample_rate
+
+    registry = CollectorRegistry()
+    before = default_sample_rate()
+    set_default_sample_rate(1.0)
+    try:
+        calls = []
+        rt = ReadThroughCache(MemoryStore(), lambda k: calls.append(k) or k.upper(), ttl=60,
+                              local=impl.LRUCache(16))
+        rt.get("a"), rt.get("a"), rt.get("b")
+        metrics.register(rt, "rt", registry=registry)
+        values = {}
+        for family in text_string_to_metric_families(generate_latest(registry).decode()):
+            for sample in family.samples:
+                labels = tuple(sorted(sample.labels.items()))
+                values[(sample.name, labels)] = sample.value
+        st = rt.stats()
+        assert values[("corecache_loads_total", (("cache", "rt"),))] == st.loads == 2
+        assert values[("corecache_pattern_hits_total", (("cache", "rt"), ("tier", "local")))] \
+            == st.local_hits == 1
+        assert values[("corecache_pattern_hits_total", (("cache", "rt"), ("tier", "store")))] \
+            == st.store_hits
+        assert values[("corecache_redis_errors_total", (("cache", "rt"),))] == 0
+        assert values[("corecache_load_latency_seconds_count", (("cache", "rt"),))] == 2
+        metrics.unregister("rt", registry=registry)
+        rt.close()
+    finally:
+        set_default_sample_rate(before)

@@ -353,11 +353,14 @@ class Cache:
 
     def _load_value(self, key: str, load: Callable[[], Any]) -> Tuple[bytes, Any]:
         """Run the loader: (serialized, value as every reader will see it)."""
+        t0 = self._c.load_latency.start()
         try:
             value = load()
         except BaseException:
             self._c.add("load_errors")
             raise
+        finally:
+            self._c.load_latency.stop(t0)
         self._c.add("loads")
         data = self._store.encode(value)
         return data, self._roundtrip(key, data, value)
@@ -433,6 +436,7 @@ class Cache:
 
     def _load_many_call(self, keys: List[str]) -> Dict[str, Any]:
         """The loader over a batch: {key: value} of the keys that exist."""
+        t0 = self._c.load_latency.start()
         try:
             if self._loader_many is not None:
                 result = self._loader_many(list(keys))
@@ -455,6 +459,8 @@ class Cache:
         except BaseException:
             self._c.add("load_errors")
             raise
+        finally:
+            self._c.load_latency.stop(t0)
         self._c.add("loads", len(found))
         return found
 

@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Optional
 
+from ..latency import HistogramSnapshot, LatencyHistogram
+
 __all__ = ["DistributedStats"]
 
 
@@ -41,6 +43,9 @@ class DistributedStats:
     :param flushes: batches the write-behind flusher wrote.
     :param flush_seconds: total seconds spent writing those batches.
     :param last_flush_latency: seconds the last batch took to write, or None.
+    :param load_latency: a histogram of sampled loader durations
+        (:class:`corecache.latency.HistogramSnapshot`).
+    :param flush_latency: a histogram of sampled flush durations.
     """
 
     local_hits: int = 0
@@ -62,11 +67,23 @@ class DistributedStats:
     flushes: int = 0
     flush_seconds: float = 0.0
     last_flush_latency: Optional[float] = None
+    load_latency: Optional[HistogramSnapshot] = None
+    flush_latency: Optional[HistogramSnapshot] = None
 
     @property
     def hits(self) -> int:
         """Hits in any tier."""
         return self.local_hits + self.store_hits
+
+    @property
+    def hits_by_tier(self) -> Dict[str, int]:
+        return {"local": self.local_hits, "store": self.store_hits}
+
+    @property
+    def redis_errors(self) -> int:
+        """store_errors, by the name the metrics use (the store is Redis
+        but for MemoryStore, which does not fail)."""
+        return self.store_errors
 
     @property
     def hit_rate(self) -> float:
@@ -75,14 +92,15 @@ class DistributedStats:
         return self.hits / total if total else 0.0
 
     @property
-    def flush_latency(self) -> Optional[float]:
+    def mean_flush_seconds(self) -> Optional[float]:
         """Mean seconds per written batch, or None before the first."""
         return self.flush_seconds / self.flushes if self.flushes else None
 
     def as_dict(self) -> Dict[str, Any]:
         """The fields and the derived figures as a plain dict."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d.update(hits=self.hits, hit_rate=self.hit_rate, flush_latency=self.flush_latency)
+        d.update(hits=self.hits, hit_rate=self.hit_rate,
+                 mean_flush_seconds=self.mean_flush_seconds, redis_errors=self.redis_errors)
         return d
 
 
@@ -94,7 +112,8 @@ class Counters:
     """Thread-safe counters behind ``stats()`` (never on a local-hit path:
     local hits are the LRUCache's own counter)."""
 
-    __slots__ = ("_lock", "_c", "flush_seconds", "last_flush_latency", "pending")
+    __slots__ = ("_lock", "_c", "flush_seconds", "last_flush_latency", "pending",
+                 "load_latency", "flush_latency")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -102,6 +121,9 @@ class Counters:
         self.flush_seconds = 0.0
         self.last_flush_latency: Optional[float] = None
         self.pending = 0
+        # sampled (corecache.latency.set_default_sample_rate, or per histogram)
+        self.load_latency = LatencyHistogram()
+        self.flush_latency = LatencyHistogram()
 
     def add(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -112,12 +134,16 @@ class Counters:
             self._c["flushes"] += 1
             self.flush_seconds += seconds
             self.last_flush_latency = seconds
+        if self.flush_latency.sampled():
+            self.flush_latency.observe(seconds)
 
     def snapshot(self, **extra: Any) -> DistributedStats:
         with self._lock:
             values: Dict[str, Any] = dict(self._c)
             values.update(flush_seconds=self.flush_seconds,
                           last_flush_latency=self.last_flush_latency,
-                          pending_writes=self.pending)
+                          pending_writes=self.pending,
+                          load_latency=self.load_latency.snapshot(),
+                          flush_latency=self.flush_latency.snapshot())
         values.update(extra)
         return DistributedStats(**values)
