@@ -9,6 +9,8 @@
 
 #if defined(_WIN32)
 #include <windows.h>
+#elif defined(__APPLE__)
+#include <mach/mach_time.h>
 #endif
 #ifdef CC_HAVE_COARSE_CLOCK
 #include <dlfcn.h>
@@ -45,6 +47,8 @@ static void find_vdso_clock(void)
 
 #if defined(_WIN32)
 static double cc_qpc_period = 0.0;
+#elif defined(__APPLE__)
+static double cc_mach_period = 0.0;   /* seconds per mach_absolute_time tick */
 #endif
 
 void cc_clock_init(void)
@@ -55,6 +59,12 @@ void cc_clock_init(void)
         QueryPerformanceFrequency(&f);
         cc_qpc_period = 1.0 / (double)f.QuadPart;
     }
+#elif defined(__APPLE__)
+    /* mach_absolute_time is CLOCK_UPTIME_RAW without clock_gettime, which
+     * macOS only has from 10.12 on */
+    mach_timebase_info_data_t tb;
+    if (cc_mach_period == 0.0 && mach_timebase_info(&tb) == KERN_SUCCESS && tb.denom)
+        cc_mach_period = (double)tb.numer / (double)tb.denom * 1e-9;
 #endif
 #ifdef CC_HAVE_COARSE_CLOCK
     struct timespec res;
@@ -78,9 +88,9 @@ double cc_clock_precise(void)
     QueryPerformanceCounter(&c);
     return (double)c.QuadPart * cc_qpc_period;
 #elif defined(__APPLE__)
-    struct timespec ts;
-    clock_gettime(CLOCK_UPTIME_RAW, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    if (cc_mach_period == 0.0)
+        cc_clock_init();
+    return (double)mach_absolute_time() * cc_mach_period;
 #else
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
