@@ -72,7 +72,6 @@ def extensions():
     exts = [
         Extension(name, [name.replace(".", "/") + ".pyx"] + csrc,
                   include_dirs=["csrc", "corecache"], define_macros=macros,
-                  libraries=["dl"] if sys.platform.startswith("linux") else [],
                   depends=headers + ["corecache/_lru_py.h", "corecache/_lru_call.h"])
         for name, csrc in MODULES.items()
     ]

@@ -5,6 +5,8 @@ chunker for Python.
 "py" when the pure-Python twin is (CORECACHE_NO_EXTENSIONS, another
 interpreter, or a compiled module that failed to import).
 """
+from typing import TYPE_CHECKING
+
 from ._impl import IMPLEMENTATION, selected as _selected
 from ._version import __version__
 from .chunking import batched, process_chunks
@@ -13,12 +15,19 @@ from .exceptions import CoreCacheError, PoolClosed, PoolExhausted
 from .registry import configure, get_cache
 from .stats import CacheStats, PoolStats
 
-LRUCache = _selected["lru"].LRUCache
-lru_cache = _selected["lru"].lru_cache
-cache = _selected["lru"].cache
-cached_method = _selected["lru"].cached_method
-ObjectPool = _selected["pool"].ObjectPool
-StreamChunker = _selected["chunk"].StreamChunker
+if TYPE_CHECKING:
+    # type checkers see the compiled modules' stubs (_lru.pyi, _pool.pyi,
+    # _chunk.pyi); the pure twins have the same signatures
+    from ._chunk import StreamChunker
+    from ._lru import LRUCache, cache, cached_method, lru_cache
+    from ._pool import ObjectPool
+else:
+    LRUCache = _selected["lru"].LRUCache
+    lru_cache = _selected["lru"].lru_cache
+    cache = _selected["lru"].cache
+    cached_method = _selected["lru"].cached_method
+    ObjectPool = _selected["pool"].ObjectPool
+    StreamChunker = _selected["chunk"].StreamChunker
 
 __all__ = [
     "IMPLEMENTATION",

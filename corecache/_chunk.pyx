@@ -46,6 +46,10 @@ cdef extern from *:
     #if defined(__GNUC__) || defined(__clang__)
     #define ccpy_exports_add(p, v) ((void)__atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST))
     #define ccpy_exports_load(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+    #elif defined(_MSC_VER) && defined(_WIN64)
+    #include <intrin.h>
+    #define ccpy_exports_add(p, v) ((void)_InterlockedExchangeAdd64((volatile __int64 *)(p), (__int64)(v)))
+    #define ccpy_exports_load(p) ((Py_ssize_t)_InterlockedOr64((volatile __int64 *)(p), 0))
     #else
     #define ccpy_exports_add(p, v) ((void)(*(p) += (v)))
     #define ccpy_exports_load(p) (*(p))

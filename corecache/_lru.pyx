@@ -29,6 +29,7 @@ from corecache._cc cimport *
 import sys
 from collections.abc import Mapping, MutableMapping
 from threading import get_ident
+from types import GenericAlias
 
 from corecache._common import (Flight, cache_repr, check_items, copy_cache,
                                deepcopy_cache, reduce_cache, reentered)
@@ -163,6 +164,11 @@ cdef class LRUCache:
             self._start_accounting()
         self._cleanup_interval = None
         self._set_cleanup_interval(cleanup_interval)
+
+    @classmethod
+    def __class_getitem__(cls, params):
+        """``LRUCache[str, int]`` in annotations evaluated at run time."""
+        return GenericAlias(cls, params)
 
     @classmethod
     def from_config(cls, config, *, clock=None):

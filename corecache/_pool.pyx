@@ -39,6 +39,7 @@ from libc.stdint cimport uint32_t, uint64_t
 from corecache._cc cimport *
 
 from collections import deque
+from types import GenericAlias
 from _thread import allocate_lock
 
 from corecache._pool_common import (FOREVER, check_pool_args, closed, duplicate, exhausted,
@@ -209,6 +210,11 @@ cdef class ObjectPool:
         return _user_time(self._clock)
 
     # ---- lending ---------------------------------------------------------
+
+    @classmethod
+    def __class_getitem__(cls, params):
+        """``ObjectPool[Parser]`` in annotations evaluated at run time."""
+        return GenericAlias(cls, params)
 
     def acquire(self, timeout=None):
         """A context manager lending one object for a ``with`` block:

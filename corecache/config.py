@@ -12,7 +12,7 @@ import numbers
 import operator
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 MiB = 1 << 20
 
@@ -93,10 +93,10 @@ def check_count(value: Any, name: str) -> int:
 
 
 def validate_changes(max_size: Any, default_ttl: Any, memory_limit_mb: Any,
-                     cleanup_interval: Any, missing: Any) -> dict:
+                     cleanup_interval: Any, missing: Any) -> Dict[str, Any]:
     """The live-changeable settings that were given, validated, all before any
     is applied (``missing`` marks one that was not given)."""
-    changes = {}
+    changes: Dict[str, Any] = {}
     if max_size is not missing:
         changes["max_size"] = check_max_size(max_size)
     if default_ttl is not missing:
@@ -269,7 +269,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 }
 
 
-def _field_names() -> tuple:
+def _field_names() -> Tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(CacheConfig))
 
 

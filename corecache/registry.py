@@ -28,7 +28,7 @@ class CacheRegistry:
         if cache_class is None:
             from . import LRUCache
             cache_class = LRUCache
-        self._cache_class = cache_class
+        self._cache_class: Any = cache_class
         self._caches: Dict[str, Any] = {}
         self._configs: Dict[str, CacheConfig] = {}
         # Held while building a cache so that two threads asking for a new

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class CacheStats:
         lookups = self.hits + self.misses
         return self.hits / lookups if lookups else 0.0
 
-    def __reduce__(self):  # frozen + __slots__ needs this on Python 3.9
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:  # frozen + __slots__ needs this on 3.9
         return (type(self), tuple(getattr(self, f.name) for f in fields(self)))
 
     def as_dict(self) -> Dict[str, Any]:
@@ -83,7 +83,7 @@ class PoolStats:
         """Objects that exist now: ``in_use + idle``."""
         return self.in_use + self.idle
 
-    def __reduce__(self):  # frozen + __slots__ needs this on Python 3.9
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:  # frozen + __slots__ needs this on 3.9
         return (type(self), tuple(getattr(self, f.name) for f in fields(self)))
 
     def as_dict(self) -> Dict[str, Any]:

@@ -129,3 +129,14 @@ def unraisable(monkeypatch: Any) -> List[Any]:
     seen: List[Any] = []
     monkeypatch.setattr(sys, "unraisablehook", seen.append)
     return seen
+
+
+def count_objects(*kinds: type) -> int:
+    """Live GC-tracked objects of corecache's own types and of `kinds`: what
+    a leak test watches.  Not every object in the process, which background
+    threads of other libraries (a peer cache's maintenance loop, say) keep
+    changing while a test runs."""
+    import gc
+    return sum(1 for o in gc.get_objects()
+               if str(getattr(type(o), "__module__", "")).startswith("corecache")
+               or isinstance(o, kinds))

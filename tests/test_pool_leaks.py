@@ -12,7 +12,7 @@ import tracemalloc
 
 import pytest
 
-from conftest import FakeClock
+from conftest import FakeClock, count_objects
 
 pytestmark = pytest.mark.leaks
 
@@ -132,10 +132,10 @@ def test_waiting_threads_leave_nothing_behind(impl):
                 t.join()
     rounds(5)       # warm up
     gc.collect()
-    objects = len(gc.get_objects())
+    objects = count_objects(threading.Thread, list, dict)
     rounds(20)
     gc.collect()
-    assert len(gc.get_objects()) - objects < 30
+    assert count_objects(threading.Thread, list, dict) - objects < 30
     pool.put(held)
     assert pool.stats().timeouts == 100
 
@@ -181,7 +181,7 @@ def test_long_mixed_loop_stays_flat(impl):
     gc.collect()
     tracemalloc.start()
     try:
-        objects = len(gc.get_objects())
+        objects = count_objects(list, dict)
         snap1 = tracemalloc.take_snapshot()
         for seed in range(2, 6):
             run(seed)
@@ -192,4 +192,4 @@ def test_long_mixed_loop_stays_flat(impl):
         tracemalloc.stop()
     growth = sum(s.size_diff for s in snap2.compare_to(snap1, "filename"))
     assert growth < 100_000, growth
-    assert len(gc.get_objects()) - objects < 200
+    assert count_objects(list, dict) - objects < 200

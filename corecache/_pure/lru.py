@@ -29,6 +29,7 @@ import threading
 from collections import deque
 from collections.abc import Mapping, MutableMapping
 from time import monotonic
+from types import GenericAlias
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .._cleaner import cleaner
@@ -158,6 +159,8 @@ class LRUCache:
         self._cleanup_interval: Optional[float] = None
         self._schedule: Any = None
         self._set_cleanup_interval(interval)
+
+    __class_getitem__ = classmethod(GenericAlias)   # LRUCache[str, int] at run time
 
     @classmethod
     def from_config(cls, config: CacheConfig, *, clock: Optional[Callable[[], float]] = None) -> "LRUCache":

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from time import monotonic
+from types import GenericAlias
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from .._pool_common import (FOREVER, check_pool_args, closed, duplicate, exhausted, not_lent,
@@ -102,6 +103,8 @@ class ObjectPool:
         forever, 0 does not wait.
     :param clock: zero-argument callable of monotonic seconds (tests).
     """
+
+    __class_getitem__ = classmethod(GenericAlias)   # ObjectPool[Parser] at run time
 
     def __init__(self, factory: Callable[[], Any], max_size: int = 10, *, min_size: int = 0,
                  reset: Optional[Callable[[Any], Any]] = None,

@@ -19,7 +19,8 @@ import statistics
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .report import table
+from .compare import Figure, table_figures
+from .report import columns, table
 
 NAME = "chunk"
 TITLE = "StreamChunker throughput"
@@ -35,8 +36,8 @@ PLAIN = "BytesIO.read(1 MiB)"
 HAND = "memoryview slicing"
 
 
-def _source(quick: bool) -> bytes:
-    size = (32 if quick else 256) * MIB
+def _source(mib: int) -> bytes:
+    size = mib * MIB
     return LINE * (size // len(LINE))
 
 
@@ -108,7 +109,7 @@ def _classes() -> List[Tuple[str, Any]]:
 
 def run(opts: Any) -> Dict[str, Any]:
     """{row: {who: GB/s}} plus "source_bytes"."""
-    data = _source(opts.quick)
+    data = _source(getattr(opts, "chunk_mib", 32 if opts.quick else 256))
     total = len(data)
     repeats = max(3, min(opts.repeats, 9))
     cases: List[Tuple[str, str, Callable[[], int]]] = []
@@ -144,9 +145,9 @@ def run(opts: Any) -> Dict[str, Any]:
 
 def report(results: Dict[str, Any], opts: Any) -> str:
     rows = {k: v for k, v in results.items() if isinstance(v, dict)}
-    cols = [n for n, _ in _classes()] + [NAIVE, PLAIN, HAND]
+    cols = columns(rows)
     mib = round(results["source_bytes"] / MIB)
-    head = f"{TITLE}, {mib} MiB of 80-byte lines{' (--quick: a smaller source)' if opts.quick else ''}"
+    head = f"{TITLE}, {mib} MiB of 80-byte lines{' (a smaller source)' if mib < 256 else ''}"
     return table(head, rows, cols, None, unit="GB/s, higher is better")
 
 
@@ -170,3 +171,7 @@ def targets(results: Dict[str, Any]) -> List[Tuple[Optional[bool], str]]:
         cmp(FIXED.format(label), HAND, 1 / 1.5,
             f"fixed-size {label} chunking vs slicing memoryviews by hand (within 1.5x)")
     return out
+
+
+def figures(results: Dict[str, Any]) -> List[Figure]:
+    return table_figures(NAME, results, "GB/s")

@@ -13,7 +13,8 @@ import sys
 from datetime import timedelta
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .report import table
+from .compare import Figure, table_figures
+from .report import columns, table
 from .timing import Case, run_cases
 
 NAME = "lru_cache"
@@ -146,8 +147,7 @@ def run(opts: Any) -> Dict[str, Dict[str, float]]:
 
 
 def report(results: Dict[str, Dict[str, float]], opts: Any) -> str:
-    names = [name for name, _ in decorators(opts.libs)]
-    return table(TITLE, results, names, "functools", unit="ns/call")
+    return table(TITLE, results, columns(results), "functools", unit="ns/call")
 
 
 def targets(results: Dict[str, Dict[str, float]]) -> List[Tuple[Optional[bool], str]]:
@@ -185,3 +185,7 @@ def targets(results: Dict[str, Dict[str, float]]) -> List[Tuple[Optional[bool], 
                 out.append((ours < theirs, f"{row}: corecache {ours:.1f} ns vs {peer} "
                                            f"{theirs:.1f} ns = {ours / theirs:.2f}x (must be < 1)"))
     return out
+
+
+def figures(results: Dict[str, Dict[str, float]]) -> List[Figure]:
+    return table_figures(NAME, results, "ns")

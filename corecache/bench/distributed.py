@@ -29,6 +29,7 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from .compare import Figure
 from .report import fmt
 from .timing import Case, run_cases
 
@@ -336,3 +337,28 @@ def targets(results: Dict[str, Any]) -> List[Tuple[Optional[bool], str]]:
                           f"{ack['WriteBehindCache.set'] / 1000:.1f} vs "
                           f"{ack['redis-py SET'] / 1000:.1f} us = {r:.2f}x (limit 1.5x)"))
     return out
+
+
+def figures(results: Dict[str, Any]) -> List[Figure]:
+    """What --json saves and --compare compares; raw redis-py calls are the
+    references (a slower raw GET means a slower machine or server)."""
+    if "skipped" in results:
+        return []
+    out: List[Figure] = []
+
+    def add(group: str, unit: str) -> None:
+        for name, v in results[group].items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                who = "redis-py" if name.startswith("redis-py") else "corecache"
+                out.append(Figure(f"{NAME}/{group}/{name}", float(v), unit, who))
+
+    add("local", "ns")
+    add("remote", "ns")
+    add("ack", "ns")
+    add("batch_seconds", "s")
+    add("throughput", "sets/s")
+    for name, v in results["round_trips"].items():
+        if isinstance(v, int) and not isinstance(v, bool):
+            out.append(Figure(f"{NAME}/round_trips/{name}", float(v), "round trips", "corecache"))
+    return out
+

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .peers import MappingPeer, corecache_peers, dict_peer, installed_peers
-from .report import table
+from .compare import Figure, table_figures
+from .report import columns, table
 from .timing import Case, fill, run_cases
 
 NAME = "lru"
@@ -92,7 +93,7 @@ def run(opts: Any) -> Dict[str, Dict[str, float]]:
 
 
 def report(results: Dict[str, Dict[str, float]], opts: Any) -> str:
-    return table(TITLE, results, [p.name for p in peers(opts.libs)], "dict")
+    return table(TITLE, results, columns(results), "dict")
 
 
 def targets(results: Dict[str, Dict[str, float]]) -> List[Tuple[Optional[bool], str]]:
@@ -117,3 +118,7 @@ def targets(results: Dict[str, Dict[str, float]]) -> List[Tuple[Optional[bool], 
     cmp("c[k] hit (ttl)", c, "c[k] hit", c, 1.2, "TTL hit vs hit without TTL")
     cmp("c[k] hit (ttl)", c, "c[k] hit (ttl)", "cachebox", 0.8, "TTL hit vs cachebox TTLCache")
     return out
+
+
+def figures(results: Dict[str, Dict[str, float]]) -> List[Figure]:
+    return table_figures(NAME, results, "ns")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
+from .compare import Figure, table_figures
 from .report import table
 from .timing import Case, fill, run_cases
 
@@ -78,3 +79,7 @@ def targets(results: Dict[str, Dict[str, float]]) -> List[Tuple[Optional[bool], 
         out.append((r <= LIMIT, f"{impl} c[k] hit registered vs unregistered: {a:.1f} vs "
                                 f"{b:.1f} ns = {r:.2f}x (limit {LIMIT:g}x)"))
     return out
+
+
+def figures(results: Dict[str, Dict[str, float]]) -> List[Figure]:
+    return table_figures(NAME, results, "ns", who_is_row=True)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import queue
 from typing import Any, Dict, List, Optional, Tuple
 
-from .report import table
+from .compare import Figure, table_figures
+from .report import columns, table
 from .timing import Case, run_cases
 
 NAME = "pool"
@@ -57,8 +58,7 @@ def run(opts: Any) -> Dict[str, Dict[str, float]]:
 
 
 def report(results: Dict[str, Dict[str, float]], opts: Any) -> str:
-    cols = [n for n, _ in _pools()] + ["queue"]
-    return table(TITLE, results, cols, None)
+    return table(TITLE, results, columns(results), None)
 
 
 def targets(results: Dict[str, Dict[str, float]]) -> List[Tuple[Optional[bool], str]]:
@@ -75,3 +75,7 @@ def targets(results: Dict[str, Dict[str, float]]) -> List[Tuple[Optional[bool], 
         out.append((r <= limit, f"with pool.acquire() cycle {text}: {c:.1f} vs {o:.1f} ns "
                                 f"= {r:.3f}x (limit {limit:.3g}x)"))
     return out
+
+
+def figures(results: Dict[str, Dict[str, float]]) -> List[Figure]:
+    return table_figures(NAME, results, "ns")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 
 def machine() -> Dict[str, str]:
@@ -53,3 +53,24 @@ def table(title: str, rows: Dict[str, Dict[str, float]], columns: List[str],
                 cells.append(fmt(v).rjust(colw))
         head.append(row.ljust(width) + "".join(cells))
     return "\n".join(head)
+
+
+def grid(title: str, columns: List[str], rows: List[Tuple[str, List[str]]]) -> str:
+    """A table of preformatted cells: `rows` are (name, cells)."""
+    width = max([len(name) for name, _ in rows] + [10])
+    widths = [max([len(c)] + [len(cells[i]) for _, cells in rows if i < len(cells)]) + 2
+              for i, c in enumerate(columns)]
+    out = [title, " " * width + "".join(c.rjust(w) for c, w in zip(columns, widths))]
+    for name, cells in rows:
+        out.append(name.ljust(width) + "".join(c.rjust(w) for c, w in zip(cells, widths)))
+    return "\n".join(out)
+
+
+def columns(rows: Dict[str, Dict[str, object]]) -> List[str]:
+    """The column names of a {row: {column: value}} table, in first-seen order."""
+    out: Dict[str, None] = {}
+    for figs in rows.values():
+        if isinstance(figs, dict):
+            for c in figs:
+                out.setdefault(c, None)
+    return list(out)
