@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import types
-from typing import Any, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -140,3 +140,17 @@ def count_objects(*kinds: type) -> int:
     return sum(1 for o in gc.get_objects()
                if str(getattr(type(o), "__module__", "")).startswith("corecache")
                or isinstance(o, kinds))
+
+
+def samples_from_stats(s: Any, paused: bool = False) -> Dict[str, float]:
+    """The corecache_* samples a scrape of a cache with stats `s` must show."""
+    want = {
+        "corecache_hits_total": s.hits, "corecache_misses_total": s.misses,
+        "corecache_evictions_total": s.evictions,
+        "corecache_expirations_total": s.expirations,
+        "corecache_rejected_writes_total": s.rejected, "corecache_size": s.size,
+        "corecache_max_size": s.max_size, "corecache_memory_bytes": s.memory_bytes,
+        "corecache_memory_limit_bytes": s.memory_limit_bytes,
+        "corecache_hit_ratio": s.hit_rate, "corecache_writes_paused": int(paused),
+    }
+    return {k: float(v) for k, v in want.items() if v is not None}

@@ -25,6 +25,7 @@ from corecache import metrics  # noqa: E402
 from corecache.latency import (LatencyHistogram, default_sample_rate,  # noqa: E402
                                set_default_sample_rate)
 from corecache.memory import MemoryMonitor  # noqa: E402
+from conftest import samples_from_stats  # noqa: E402
 
 Key = Tuple[str, Tuple[Tuple[str, str], ...]]
 
@@ -61,19 +62,6 @@ def registry() -> CollectorRegistry:
     return CollectorRegistry()
 
 
-def cache_samples_from_stats(s: Any, paused: bool = False) -> Dict[str, float]:
-    want = {
-        "corecache_hits_total": s.hits, "corecache_misses_total": s.misses,
-        "corecache_evictions_total": s.evictions,
-        "corecache_expirations_total": s.expirations,
-        "corecache_rejected_writes_total": s.rejected, "corecache_size": s.size,
-        "corecache_max_size": s.max_size, "corecache_memory_bytes": s.memory_bytes,
-        "corecache_memory_limit_bytes": s.memory_limit_bytes,
-        "corecache_hit_ratio": s.hit_rate, "corecache_writes_paused": int(paused),
-    }
-    return {k: float(v) for k, v in want.items() if v is not None}
-
-
 # ---- caches ------------------------------------------------------------------------
 
 
@@ -93,13 +81,13 @@ def test_scrape_matches_stats(impl, clock, registry):
     stats = c.stats()
     assert (stats.hits, stats.misses, stats.evictions, stats.expirations, stats.rejected) == \
         (4, 2, 3, 1, 1)
-    assert got == cache_samples_from_stats(stats, paused=True)
+    assert got == samples_from_stats(stats, paused=True)
     # read at scrape time: the next scrape sees what happened since
     c.resume_writes()
     c[7] = 7
     c.get(7)
     got = of(parse(scrape_text(registry)), "users")
-    assert got == cache_samples_from_stats(c.stats())
+    assert got == samples_from_stats(c.stats())
     assert got["corecache_hits_total"] == 5.0
 
 
@@ -113,8 +101,8 @@ def test_several_caches_one_family_each(impl, registry):
     text = scrape_text(registry)
     assert text.count("# TYPE corecache_hits_total counter") == 1
     samples = parse(text)
-    assert of(samples, "a") == cache_samples_from_stats(a.stats())
-    assert of(samples, "b") == cache_samples_from_stats(b.stats())
+    assert of(samples, "a") == samples_from_stats(a.stats())
+    assert of(samples, "b") == samples_from_stats(b.stats())
     assert metrics.registered(registry=registry) == ["a", "b"]
 
 
@@ -234,7 +222,7 @@ def test_a_failing_object_does_not_break_the_scrape(impl, registry, caplog):
     with caplog.at_level(logging.ERROR, logger="corecache.metrics"):
         samples = parse(scrape_text(registry))
     assert of(samples, "broken") == {}
-    assert of(samples, "good") == cache_samples_from_stats(good.stats())
+    assert of(samples, "good") == samples_from_stats(good.stats())
     assert "reading 'broken' (cache) failed" in caplog.text
 
 
@@ -253,7 +241,7 @@ def test_default_registry():
     metrics.register(c, "test_metrics.default", registry=None)
     try:
         got = of(parse(generate_latest().decode()), "test_metrics.default")
-        assert got == cache_samples_from_stats(c.stats())
+        assert got == samples_from_stats(c.stats())
     finally:
         assert metrics.unregister("test_metrics.default")
 
@@ -302,7 +290,7 @@ def test_decorated_function_with_cache_stats(impl, registry):
         fn(x)
     metrics.register(fn, "fn", registry=registry)
     got = of(parse(scrape_text(registry)), "fn")
-    want = cache_samples_from_stats(backing.stats())
+    want = samples_from_stats(backing.stats())
     del want["corecache_writes_paused"]
     assert got == want
     assert got["corecache_hits_total"] == 2.0
@@ -472,7 +460,7 @@ def test_serve(impl, registry):
         assert server.url == f"http://127.0.0.1:{server.port}/metrics"
         with urllib.request.urlopen(server.url, timeout=10) as resp:
             text = resp.read().decode()
-    assert of(parse(text), "served") == cache_samples_from_stats(c.stats())
+    assert of(parse(text), "served") == samples_from_stats(c.stats())
     assert not server.thread.is_alive()
 
 

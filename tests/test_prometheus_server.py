@@ -31,6 +31,7 @@ from prometheus_client import CollectorRegistry  # noqa: E402
 from corecache import metrics  # noqa: E402
 from corecache.latency import LatencyHistogram  # noqa: E402
 from corecache.memory import MemoryMonitor  # noqa: E402
+from conftest import samples_from_stats  # noqa: E402
 
 pytestmark = pytest.mark.prometheus
 
@@ -168,19 +169,6 @@ def scraped(tmp_path_factory: Any) -> Iterator[Any]:
         server.close()
 
 
-def expected_from_stats(s: Any, paused: bool) -> Dict[str, float]:
-    want = {
-        "corecache_hits_total": s.hits, "corecache_misses_total": s.misses,
-        "corecache_evictions_total": s.evictions,
-        "corecache_expirations_total": s.expirations,
-        "corecache_rejected_writes_total": s.rejected, "corecache_size": s.size,
-        "corecache_max_size": s.max_size, "corecache_memory_bytes": s.memory_bytes,
-        "corecache_memory_limit_bytes": s.memory_limit_bytes,
-        "corecache_hit_ratio": s.hit_rate, "corecache_writes_paused": int(paused),
-    }
-    return {k: float(v) for k, v in want.items() if v is not None}
-
-
 def test_prometheus_scrapes_what_stats_says(impl, scraped, clock):
     registry, prom = scraped
     name = f"prom-{impl.name}"
@@ -196,7 +184,7 @@ def test_prometheus_scrapes_what_stats_says(impl, scraped, clock):
     c.pause_writes()
     c["refused"] = 1
     metrics.register(c, name, registry=registry)
-    want = expected_from_stats(c.stats(), paused=True)
+    want = samples_from_stats(c.stats(), paused=True)
     assert want["corecache_hits_total"] == 20 and want["corecache_evictions_total"] == 11
     got = prom.wait_for(name, lambda s: len(s) >= len(want))
     assert got == pytest.approx(want)
@@ -206,7 +194,7 @@ def test_prometheus_scrapes_what_stats_says(impl, scraped, clock):
     for k in range(40, 50):
         c[k]
     c["new"] = 1
-    want = expected_from_stats(c.stats(), paused=False)
+    want = samples_from_stats(c.stats(), paused=False)
     got = prom.wait_for(name, lambda s: s.get("corecache_hits_total") == want[
         "corecache_hits_total"] and s.get("corecache_writes_paused") == 0)
     assert got == pytest.approx(want)
