@@ -304,16 +304,27 @@ class LRUCache:
         return node
 
     def _lookup_counted(self, key: Any) -> Any:
-        now = self._begin(False)
+        """The counted lookup behind [], get and the getter: _begin, _live
+        and _move_to_end written out, as every call saved shows on a hit."""
+        clock = self._clock
+        now = NAN if clock is None or not self._timed else _user_time(clock)
         dead: list = []
         with self._lock:
-            node = self._live(key, now, dead)
-            if node is not None:
-                self._move_to_end(node)
-                self._hits += 1
-                return node.value
+            node = self._data.get(key)
+            if node is not None and node.alive:
+                if node.expires == INF or not self._passed(node.expires, now):
+                    node.prev.next, node.next.prev = node.next, node.prev
+                    root = self._root
+                    last = root.prev
+                    node.prev, node.next = last, root
+                    last.next = root.prev = node
+                    self._hits += 1
+                    return node.value
+                self._remove(node, dead)
+                self._expirations += 1
             self._misses += 1
-        self._release(dead)
+        if dead:
+            self._release(dead)
         return _MISSING
 
     def __getitem__(self, key: Any) -> Any:
