@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import math
 import threading
+import time
 
 import pytest
 
@@ -720,12 +721,34 @@ def test_an_interrupted_wait_leaves_the_pool_consistent(impl):
     pool = impl.ObjectPool(Thing, 1)
     held = pool.get()
     main = threading.main_thread().ident
-    # a real signal, so that the blocked lock.acquire returns (EINTR)
-    timer = threading.Timer(0.05, signal.pthread_kill, (main, signal.SIGINT))
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        pool.get(timeout=30)
-    timer.join()
+    interrupted = threading.Event()
+
+    def once(signum, frame):
+        # our own handler: SIGINT may be ignored in this process (a
+        # background job), and a second signal must not interrupt the test
+        if not interrupted.is_set():
+            interrupted.set()
+            raise KeyboardInterrupt
+
+    def interrupt():
+        # a real signal, so that the blocked lock.acquire returns (EINTR);
+        # sent until it lands, since one that arrives just before the wait
+        # blocks is only seen when the wait ends
+        while pool._waiting() == 0 and not interrupted.is_set():
+            time.sleep(0.001)
+        while not interrupted.wait(0.05):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    old = signal.signal(signal.SIGINT, once)
+    sender = threading.Thread(target=interrupt)
+    try:
+        sender.start()
+        with pytest.raises(KeyboardInterrupt):
+            pool.get(timeout=30)
+    finally:
+        interrupted.set()
+        sender.join()
+        signal.signal(signal.SIGINT, old)
     assert pool._waiting() == 0
     pool.put(held)
     st = invariant(pool)
