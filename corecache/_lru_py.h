@@ -225,6 +225,12 @@ static int
 ccpy_traverse(const cc_lru_t *t, visitproc visit, void *arg)
 {
     uint32_t i;
+    /* The collector can traverse an object between tp_alloc and __cinit__
+     * (Cython's tp_new allocates, and an allocation can start a collection),
+     * when the table is still all zeros: head 0, no entries.  count is 0
+     * then too, so it is the test. */
+    if (t->count == 0)
+        return 0;
     for (i = t->head; i != CC_NIL; i = t->entries[i].next) {
         Py_VISIT((PyObject *)t->entries[i].key);
         Py_VISIT((PyObject *)t->entries[i].value);

@@ -359,3 +359,27 @@ def test_pickle_of_a_method_cache_and_async_by_name(impl):
         return x
     pickled_async = impl.lru_cache(pickled_async)
     assert pickle.loads(pickle.dumps(pickled_async)) is pickled_async
+
+
+def test_built_while_the_collector_runs_on_every_allocation(impl):
+    """The collector can traverse an object between its allocation and its
+    __cinit__ (Cython's tp_new allocates __dict__): a table of zeros must
+    read as empty then.  With a threshold of 1 every allocation collects."""
+    old = gc.get_threshold()
+    gc.set_threshold(1)
+    try:
+        for i in range(60):
+            pad = [[] for _ in range(i % 3)]   # moves where the collections fall
+            f = impl.lru_cache(maxsize=4)(negate)
+            pad.append([])
+            c = impl.LRUCache(4)
+            pad.append([])
+            p = impl.ObjectPool(list, 2)
+            f(-1), c.set(1, f), p.put(p.get())
+    finally:
+        gc.set_threshold(*old)
+    assert f(-1) == 1 and c[1] is f
+
+
+def negate(x):
+    return -x
