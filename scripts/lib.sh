@@ -18,7 +18,10 @@ find_python() {
     return 1
 }
 
-# ensure_debs PKG... : apt-get install the Debian packages that are missing
+# ensure_debs PKG... : apt-get install the Debian packages that are missing,
+# without starting or enabling the services they ship (apt would do both:
+# redis-server and prometheus are started by the tests themselves, on
+# loopback ports, never as system services)
 ensure_debs() {
     local missing=() p sudo=
     for p in "$@"; do
@@ -29,8 +32,45 @@ ensure_debs() {
     log "installing Debian packages: ${missing[*]}"
     # wait for the dpkg lock rather than fail when another install runs
     $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+    # invoke-rc.d asks policy-rc.d whether it may start a service: 101 is no
+    local policy=/usr/sbin/policy-rc.d ours=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# scripts/test (corecache): no service starts while it installs\nexit 101\n' \
+            | $sudo tee "$policy" >/dev/null
+        $sudo chmod 755 "$policy"
+        ours=1
+    fi
+    local rc=0
     DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-        --no-install-recommends "${missing[@]}"
+        --no-install-recommends "${missing[@]}" || rc=$?
+    [ -n "$ours" ] && $sudo rm -f "$policy"
+    [ $rc -eq 0 ] || die "apt-get install ${missing[*]} failed"
+    disable_units / "${missing[@]}"
+}
+
+# disable_units ROOT PKG... : leave every systemd unit that these packages
+# ship disabled (apt enables them on install: the *.wants/ and alias
+# symlinks under ROOT/etc/systemd/system); ROOT is / or a chroot.  Units
+# of other packages are left as they are.
+disable_units() {
+    local root=${1%/} run=() sudo= units unit left; shift
+    [ "$(id -u)" = 0 ] || { sudo=sudo; run=(sudo); }
+    [ -n "$root" ] && run+=(chroot "$root")
+    units=$("${run[@]}" dpkg-query -L "$@" 2>/dev/null \
+            | grep -E '^/(usr/)?lib/systemd/system/[^/@]+\.(service|socket|timer)$' \
+            | xargs -r -n1 basename | sort -u) || true
+    [ -n "$units" ] || return 0
+    # shellcheck disable=SC2086
+    if "${run[@]}" sh -c 'command -v systemctl' >/dev/null 2>&1; then
+        "${run[@]}" systemctl disable --no-reload --quiet $units >/dev/null 2>&1 || true
+    fi
+    for unit in $units; do     # no systemctl, or one that refused: the links by hand
+        left=$(find "$root/etc/systemd/system" -type l -lname "*/$unit" 2>/dev/null)
+        # shellcheck disable=SC2086
+        [ -z "$left" ] || $sudo rm -f $left
+        left=$(find "$root/etc/systemd/system" -type l -lname "*/$unit" 2>/dev/null)
+        [ -z "$left" ] || die "cannot disable $unit: $left"
+    done
 }
 
 # make_venv DIR PYTHON : create (or reuse) a virtual environment with
