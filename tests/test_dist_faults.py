@@ -79,7 +79,7 @@ def test_redis_killed_and_restarted(fresh_redis, impl):
 
 
 def test_pending_writes_survive_a_redis_restart_with_persistence(no_thread_leaks):
-    with RedisServer(persistence=True) as server:
+    with RedisServer(persistence=True) as server:   # appendonly yes
         store = store_on(server)
         db = {}
         gate = threading.Event()
@@ -226,7 +226,7 @@ def test_maxmemory_noeviction(fresh_redis):
         assert db["old"] == "new" and store.get("old") is None   # the stale entry was dropped
         with pytest.raises(StoreError, match="OOM|OutOfMemory"):
             wb.set("x", 1)
-        assert store._wb_count() == 0                      # nothing half-queued
+        assert store.queue_count() == 0                      # nothing half-queued
         admin.config_set("maxmemory", 0)
         wb.set("x", 1)
         wb.flush(5)

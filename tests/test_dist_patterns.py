@@ -11,8 +11,8 @@ import time
 import pytest
 
 from conftest import FakeClock
-from corecache.distributed import (Cache, CacheWriteError, DistributedStats, MemoryStore,
-                                   NearCache, ReadThroughCache, RefreshAheadCache,
+from corecache.distributed import (Cache, CacheWriteError, DistributedStats, LoadFailed,
+                                   MemoryStore, NearCache, ReadThroughCache, RefreshAheadCache,
                                    WriteThroughCache, cached, make_key, warm)
 from corecache.distributed._base import FillGuard
 
@@ -185,19 +185,29 @@ def test_stampede_batches_across_instances(make_store):
     assert sorted(loaded) == sorted(keys)              # each key loaded once
 
 
-def test_a_failed_leader_hands_over(make_store):
+def test_a_failed_load_is_shared_with_its_waiters(make_store):
+    """Instances (as processes) waiting for another's load raise its failure
+    instead of each calling the loader in turn; the next lookup loads anew."""
     store = make_store()
-    load = Loader(delay=0.1, fail=1)
+    load = Loader(delay=0.2, fail=1)
     caches = [ReadThroughCache(store, load, ttl=60) for _ in range(3)]
     out, errors = run_threads(3, lambda i: caches[i].get("k"))
-    assert len(errors) == 1 and "load 1 failed" in str(errors[0])
-    assert [o for o in out if o is not None] == [out[0] or out[1] or out[2]] * 2
-    assert len(load.calls) == 2                        # the failure, then one more load
+    assert len(load.calls) == 1 and out == [None] * 3
+    assert sorted(type(e).__name__ for e in errors) == ["LoadFailed", "LoadFailed",
+                                                         "RuntimeError"]
+    shared = next(e for e in errors if isinstance(e, LoadFailed))
+    assert "RuntimeError: load 1 failed" in str(shared) and shared.key == "k"
+    assert caches[1].get("k")["n"] == 2                # a new lookup loads again
+    assert sum(c.stats().lock_waits for c in caches) == 2
+    # a KeyError ("no such key") is shared as a KeyError
+    miss = [ReadThroughCache(store, Loader(delay=0.2), ttl=60) for _ in range(3)]
+    out, errors = run_threads(3, lambda i: miss[i].get("absent-x"))
+    assert len(errors) == 3 and all(type(e) is KeyError for e in errors)
 
 
 def test_lock_wait_runs_out_then_loads(make_store):
     store = make_store()
-    assert store._lock("load", "k", 30) is not None    # held by a process that hangs
+    assert store.lock("k", "a process that hangs", 30)
     load = Loader()
     rt = ReadThroughCache(store, load, ttl=60, lock_wait=0.15)
     t0 = time.monotonic()

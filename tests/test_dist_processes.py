@@ -171,7 +171,7 @@ def test_write_behind_recovery_after_kill_9(redis_server, tmp_path):
     before = log_path.read_text().splitlines() if log_path.exists() else []
     assert len(before) < 200                   # it really died with writes pending
     store = RedisStore.from_url(redis_server.url, namespace="wb")
-    assert store._wb_count() > 0
+    assert store.queue_count() > 0
     got = {}
     calls = []
 
@@ -183,10 +183,10 @@ def test_write_behind_recovery_after_kill_9(redis_server, tmp_path):
     wb = WriteBehindCache(store, writer, flush_interval=0.01, lease=1.0)
     try:
         deadline = time.monotonic() + 15
-        while store._wb_count() and time.monotonic() < deadline:
+        while store.queue_count() and time.monotonic() < deadline:
             time.sleep(0.01)
         recovered_in = time.monotonic() - t0
-        assert store._wb_count() == 0
+        assert store.queue_count() == 0
     finally:
         wb.close()
         store.close()

@@ -163,7 +163,7 @@ def test_store_refusals_are_misses_and_logged(caplog):
     store = MemoryStore(serializer="pickle", secret_key=KEY)
     store.set("k", {"a": 1})
     # someone writes an unsigned pickle under the key
-    store._put("k", pickle.dumps(Boom()), None, None)
+    store.put("k", pickle.dumps(Boom()), None, None)
     with caplog.at_level(logging.WARNING, logger="corecache.distributed"):
         assert store.get("k", "default") == "default"
     assert "discarding the stored value of key 'k'" in caplog.text
@@ -213,8 +213,8 @@ def test_namespaced_keys_never_collide(redis_server_session, pairs):
         stores = {ns: RedisStore(client, namespace=ns) for ns in {"ns", "ns2", "other"}}
         for i, (ns, key) in enumerate(pairs):
             stores[ns].set(key, i)
-            stores[ns]._lock("load", key, 5)
-            stores[ns]._wb_enqueue(key, b"v" + b"-1", None, 0, None)
+            stores[ns].lock(key, "token", 5)
+            stores[ns].queue_push(key, b"v" + b"-1", None, 0, "00")
         for i, (ns, key) in enumerate(pairs):
             # the write-behind enqueue overwrote the value with -1; the lock
             # and the queue live elsewhere

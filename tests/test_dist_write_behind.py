@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from corecache.distributed import (MemoryStore, PendingLimitReached, PendingWritesError,
                                    WriteBehindCache)
+from corecache.distributed.stores import parse_record
 
 pytestmark = pytest.mark.redis
 
@@ -144,7 +145,7 @@ def test_flush_timeout_says_what_is_left_and_keeps_it(make_store):
     wb2.set("c", 3)
     with pytest.raises(PendingWritesError):
         wb2.close(timeout=0.2)                          # close stops anyway, and says so
-    assert store._wb_records(["c"]) == [b"v3"]          # left in the store for the next one
+    assert [parse_record(r)[2] for r in store.queue_records(["c"])] == [b"v3"]   # left queued
     w3 = Writer()
     wb3 = WriteBehindCache(store, w3, flush_interval=0.01)
     try:
@@ -225,9 +226,9 @@ def test_a_dead_flushers_claims_are_taken_over(make_store):
     """Claims of a consumer that stopped (died) go back to the queue when
     their lease runs out, and another instance writes them."""
     store = make_store()
-    store._wb_enqueue("a", b"v1", None, 0, None)
-    store._wb_enqueue("b", b"v2", None, 0, None)
-    items, _, _ = store._wb_claim("dead consumer", 10, 0.3)
+    store.queue_push("a", b"v1", None, 0, "00")
+    store.queue_push("b", b"v2", None, 0, "00")
+    items, _, _, _ = store.queue_claim("dead consumer", 10, 0.3)
     assert len(items) == 2
     w = Writer()
     wb = WriteBehindCache(store, w, flush_interval=0.05, lease=1)
