@@ -4,6 +4,7 @@ the write-behind queue primitives, validation."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from conftest import FakeClock
 from corecache.distributed import (MemoryStore, RedisStore, StoreError, StoreUnavailable)
 from corecache.distributed.stores import lock_failure, lock_holder, parse_record, sha1
+from dist_helpers import SlotMigration, wait_for
 
 pytestmark = pytest.mark.redis
 
@@ -297,3 +299,126 @@ def test_errors_other_than_unavailability(fresh_redis):
         s.set_many({"a": 1, "b": 2}, ttl=5)
     assert s.get("a") is None          # reads still work
     c.close()
+
+
+# ---- issue 13 --------------------------------------------------------------------
+
+
+def test_namespaces_never_overlap(make_store):
+    """'app' + key 'v2:user' was the Redis key of 'app:v2' + 'user': a
+    namespace can no longer contain ':' (nor '#', braces, lone surrogates),
+    and no user key reaches another namespace or an internal key."""
+    from corecache.distributed import WriteBehindCache
+    for bad in ("app:v2", "app:", ":", "a#b", "{a}", "a}", "a\udc80"):
+        with pytest.raises(ValueError, match="namespace"):
+            make_store(namespace=bad)
+    app, app2 = make_store(namespace="app"), make_store(namespace="app2")
+    written = {}
+    gate = threading.Event()
+
+    def writer(k, v):
+        gate.wait(10)
+        written[k] = v
+    wb = WriteBehindCache(app2, writer, flush_interval=0.01)
+    try:
+        for i in range(100):
+            wb.set(f"user{i}", i)
+        # user keys of app spelling the internal names of app and app2
+        for name in ("#wb:{app}:pending", "2#wb:{app2}:pending", "2:user1", "#lock:user1",
+                     "2#inv", "#inv", "v2:user"):
+            app.set(name, "app's")
+        app.clear()
+        assert app2.queue_count() == 100 and app2.get("user1") == 1
+        wb.set("user100", 100)                   # the queue is intact: no WRONGTYPE
+        gate.set()
+        wb.flush(10)
+        assert written == {f"user{i}": i for i in range(101)}
+        assert app.get_many(["v2:user", "2:user1"]) == {}
+    finally:
+        gate.set()
+        wb.close()
+
+
+def test_keys_that_are_not_utf8(make_store):
+    """A key with a lone surrogate cannot name a stored entry: reads find
+    nothing (no UnicodeEncodeError), writes raise ValueError naming it."""
+    s = make_store()
+    bad = "user\udc80"
+    s.set("ok", 1)
+    assert s.get(bad, "d") == "d" and s.get_with_ttl(bad, "d") == ("d", None)
+    assert s.get_many([bad, "ok"]) == {"ok": 1}
+    for write in (lambda: s.set(bad, 1), lambda: s.set_many({"ok": 2, bad: 1}),
+                  lambda: s.delete(bad), lambda: s.delete_many(["ok", bad])):
+        with pytest.raises(ValueError, match=r"key 'user\\udc80' cannot be stored"):
+            write()
+    assert s.get("ok") == 1                      # nothing half-written
+
+
+def test_a_retried_lock_request_is_still_its_callers(fresh_redis):
+    """A client that retries a timed-out command (its own configuration):
+    the first request took the lock while the server was busy, its reply
+    was lost, and the retry found the lock taken, by its own caller."""
+    import redis
+    from redis.backoff import ConstantBackoff
+    from redis.retry import Retry
+
+    from redis_servers import quick_client
+    client = redis.Redis(port=fresh_redis.port, socket_timeout=0.2,
+                         retry=Retry(ConstantBackoff(0.4), 1,
+                                     supported_errors=(redis.exceptions.TimeoutError,)))
+    store = RedisStore(client, circuit_breaker=None)
+    admin = quick_client(fresh_redis.port, socket_timeout=5)
+    probe = quick_client(fresh_redis.port, socket_timeout=0.05)
+    try:
+        store.ping()                             # connected, scripts loadable
+        store.lock("warm", "up", 1)
+        sleeper = threading.Thread(target=admin.execute_command, args=("DEBUG", "SLEEP", 0.4))
+        sleeper.start()
+
+        def asleep():
+            try:
+                probe.ping()
+                return False
+            except Exception:
+                return True
+        assert wait_for(asleep, 2.0)
+        assert store.lock("k", "mine", 10)       # timed out, retried: still mine
+        sleeper.join()
+        assert lock_holder(store.lock_state(["k"])[1][0]) == "mine"
+    finally:
+        for c in (admin, probe, client):
+            c.close()
+        store.close()
+
+
+def test_get_many_reads_every_key_of_a_migrating_slot(redis_cluster):
+    """Halfway through a slot migration (some keys moved to the importing
+    node) every key is readable: batches of that slot fall back to one GET
+    per key, which follows ASK, instead of raising after redis-py's retries."""
+    from corecache.distributed import ReadThroughCache
+    client = redis_cluster.client()
+    store = RedisStore(client, circuit_breaker=None)
+    slot = client.keyslot("corecache:k0")
+    same = ["k0"] + [k for k in (f"x{i}" for i in range(300000))
+                     if client.keyslot("corecache:" + k) == slot][:6]
+    others = [f"o{i}" for i in range(40)]
+    data = {k: k.upper() for k in same + others}
+    store.set_many(data)
+    migration = SlotMigration(redis_cluster, slot)
+    loads = []
+    rt = ReadThroughCache(store, lambda k: loads.append(k) or "loaded", ttl=60,
+                          loader_many=lambda ks: loads.extend(ks) or {k: "loaded" for k in ks})
+    try:
+        migration.move(["corecache:" + same[0], "corecache:" + same[1]])   # moved; 5 not yet
+        t0 = time.monotonic()
+        assert store.get_many(same + others) == data
+        assert rt.get_many(same + others) == data and loads == []
+        assert [rt.get(k) for k in same] == [data[k] for k in same]
+        assert time.monotonic() - t0 < 2.0       # no redis-py retry loop per batch
+        migration.finish()
+        assert store.get_many(same + others) == data
+    finally:
+        migration.abort()
+        migration.close()
+        store.close()
+        client.close()
