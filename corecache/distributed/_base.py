@@ -29,6 +29,9 @@ So the loader of a key runs once however many threads and processes miss
 it together, as long as the process holding the lock is alive and its load
 ends within the waiters' ``lock_wait``.
 
+A key that cannot be stored (not valid UTF-8) is never cached: every
+lookup of it calls the loader.
+
 When the store fails (unreachable, timeout, ...) the read path counts the
 error and loads without it (the value is not stored): the loader answers,
 and the local tier still works.  Writes never pretend: a store failure on a
@@ -265,7 +268,7 @@ class Cache:
     :param lock_lease: seconds a fill lock outlives a process that died (or
         stopped) holding it; renewed every lock_lease/3 while the loader runs.
     :param lock_wait: seconds a miss waits for another process's load before
-        loading itself (without storing; default: lock_lease).
+        loading itself (without storing; default 10, or lock_lease if larger).
     """
 
     # get is a slot, set per instance: with a local tier it is the
@@ -289,7 +292,7 @@ class Cache:
             raise TypeError(f"stampede must be a bool, got {stampede!r}")
         self._stampede = stampede
         self._lock_lease = check_lease(lock_lease, "lock_lease")
-        self._lock_wait = (self._lock_lease if lock_wait is None
+        self._lock_wait = (max(10.0, self._lock_lease) if lock_wait is None
                            else check_lease(lock_wait, "lock_wait"))
         self._store_ttl = None if self._ttl_ms is None else self._ttl_ms / 1000.0
         self._local_ttl = None
@@ -394,7 +397,7 @@ class Cache:
                 return value, LOCAL
         if not storable(key):    # cannot name a stored entry: the loader answers
             self._c.add(MISS)
-            return (MISSING if load is None else self._load_value(key, load)[1]), MISS
+            return (MISSING if load is None else self._call_loader(load)), MISS
         ticket = self._begin(key)
         try:
             value, local_ttl, outcome = self._resolve(key, load)
@@ -432,7 +435,9 @@ class Cache:
         if self._local is None:
             data, left = self._store.fetch(key), None
         else:
+            sent = monotonic()
             data, left = self._store.fetch_ttl(key)
+            left = self._left(left, sent)
         if data is None:
             return self._peek_more([key]).get(key, MISSING)
         value = self._store.decode(key, data)
@@ -452,7 +457,9 @@ class Cache:
         if self._local is None:
             datas, lefts = self._store.fetch_many(keys), [None] * len(keys)
         else:
+            sent = monotonic()
             datas, lefts = self._store.fetch_many_ttl(keys)
+            lefts = [self._left(left, sent) for left in lefts]
         found: Dict[str, Tuple[Any, Any]] = {}
         expects: Dict[str, Optional[str]] = {}
         absent = []
@@ -476,7 +483,15 @@ class Cache:
         """The local TTL of a value whose store entry has left seconds."""
         if left is None:
             return None
+        if left <= 0:
+            return 0
         return min_ttl(self._local_ttl, left) or left
+
+    @staticmethod
+    def _left(left: Optional[float], sent: float) -> Optional[float]:
+        """What a store entry that had left seconds when the server read it
+        has left now: the server read it after sent, so no more than this."""
+        return None if left is None else left - (monotonic() - sent)
 
     def _since(self, started: float) -> Optional[float]:
         """A local TTL no longer than a store entry written after started
@@ -489,8 +504,8 @@ class Cache:
     def _decoded(self, key: str, data: Optional[bytes]) -> Any:
         return MISSING if data is None else self._store.decode(key, data)
 
-    def _load_value(self, key: str, load: Callable[[], Any]) -> Tuple[bytes, Any]:
-        """(serialized, value) of one loader call, counted."""
+    def _call_loader(self, load: Callable[[], Any]) -> Any:
+        """One loader call, counted."""
         t0 = self._c.load_latency.start()
         try:
             value = load()
@@ -500,6 +515,11 @@ class Cache:
         finally:
             self._c.load_latency.stop(t0)
         self._c.add("loads")
+        return value
+
+    def _load_value(self, key: str, load: Callable[[], Any]) -> Tuple[bytes, Any]:
+        """(serialized, value) of one loader call, counted."""
+        value = self._call_loader(load)
         data = self._store.encode(value, key, self._ttl_ms)
         return data, self._roundtrip(key, data, value)
 
@@ -802,11 +822,11 @@ class Cache:
                     self._c.add(LOCAL)
                     results[k] = (value, LOCAL)
         unstorable = [k for k in keys if k not in results and not storable(k)]
-        if unstorable:
+        if unstorable:   # the loader answers for keys that cannot be stored
             self._c.add(MISS, len(unstorable))
-            loaded = self._load_many_unstored(unstorable) if loads else {}
+            loaded = self._load_many_call(unstorable) if loads else {}
             for k in unstorable:
-                results[k] = (loaded[k][0] if k in loaded else MISSING, MISS)
+                results[k] = (loaded.get(k, MISSING), MISS)
         keys = [k for k in keys if k not in results]
         if not keys:
             return results
@@ -846,7 +866,9 @@ class Cache:
         if self._local is None:
             datas, lefts = self._store.fetch_many(keys), [None] * len(keys)
         else:
+            sent = monotonic()
             datas, lefts = self._store.fetch_many_ttl(keys)
+            lefts = [self._left(left, sent) for left in lefts]
         found = {}
         ttls = {}
         missing = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from time import monotonic
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ..config import check_callable, check_count, check_seconds
@@ -190,7 +191,9 @@ class RefreshAheadCache(Cache):
             t.start()
 
     def _lookup(self, key: str) -> Any:
+        sent = monotonic()
         data, left = self._store.fetch_ttl(key)
+        left = self._left(left, sent)
         if data is None:
             return MISSING
         value = self._store.decode(key, data)
@@ -205,7 +208,9 @@ class RefreshAheadCache(Cache):
         return value, until_due      # the local copy lasts until the entry is due
 
     def _lookup_many(self, keys: List[str], count: bool = True) -> Any:
+        sent = monotonic()
         datas, lefts = self._store.fetch_many_ttl(keys)
+        lefts = [self._left(left, sent) for left in lefts]
         found = {}
         ttls: Dict[str, Any] = {}
         missing = []
