@@ -666,6 +666,12 @@ class WriteBehindCache(Cache):
                 log.warning("corecache: close() of a write-behind cache of namespace %r "
                             "waits for its writer call to return (writing keys %s)",
                             self._store.namespace, _shown(sorted(self._writing)))
+        if isinstance(error, PendingWritesError) and not error.lost:
+            try:   # the batch it waited for may have settled them
+                self.flush(0)
+                error = None
+            except PendingWritesError as exc:
+                error = exc
         with self._state:
             keys = [k for k in self._claimed if k not in self._writing and k not in self._unacked]
         try:
