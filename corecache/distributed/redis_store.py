@@ -1176,7 +1176,7 @@ class RedisStore(Store):
         p = self._k_pending
         return int(self._run(lambda: self._execute("HLEN", p), wait_migration=True))
 
-    def durability_warning(self) -> Optional[str]:
+    def _durability(self) -> Optional[str]:
         """Why the queue would not survive a restart of the Redis server
         that holds it (no AOF and no replica), or None."""
         def ask() -> Tuple[dict, dict]:

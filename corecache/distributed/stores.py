@@ -319,6 +319,7 @@ class Store(abc.ABC):
         self._default_ttl = None if ttl == math.inf else ttl
         self._corrupt = 0
         self._corrupt_lock = threading.Lock()
+        self._durability_asked = False
         self._keeper = LeaseKeeper(self.renew, self._namespace)
 
     # ---- configuration -----------------------------------------------------
@@ -609,7 +610,16 @@ class Store(abc.ABC):
         """Keys pending."""
 
     def durability_warning(self) -> Optional[str]:
-        """Why the queue would not survive a restart of the store, or None."""
+        """Why the write-behind queue would not survive a restart of the
+        store, or None; asked of the store once (later calls: None), so that
+        the instances on one store warn once between them."""
+        with self._corrupt_lock:
+            if self._durability_asked:
+                return None
+            self._durability_asked = True
+        return self._durability()
+
+    def _durability(self) -> Optional[str]:
         return None
 
     # ---- protocol 4: invalidations -------------------------------------------

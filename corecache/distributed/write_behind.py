@@ -175,11 +175,7 @@ class WriteBehindCache(Cache):
         self._keeper.start()
 
     def _warn_durability(self) -> None:
-        store = self._store
-        if getattr(store, "_durability_checked", False):
-            return
-        store._durability_checked = True   # type: ignore[attr-defined]
-        warning = store.durability_warning()
+        warning = self._store.durability_warning()    # once per store
         if warning:
             log.warning("corecache: %s", warning)
 
@@ -351,8 +347,16 @@ class WriteBehindCache(Cache):
             # the fence: our leases, re-checked (and renewed) in one atomic
             # step just before the writer runs; a key taken over meanwhile
             # is the new holder's to write
-            held = set(self._store.queue_hold(self._id, [k for k, _ in batch], self._lease,
-                                              abandon=True))
+            try:
+                held = set(self._store.queue_hold(self._id, [k for k, _ in batch],
+                                                  self._lease, abandon=True))
+            except StoreError:
+                # claimed, not written: retried (or taken over if the claims
+                # are gone), never left claimed and forgotten
+                with self._state:
+                    for k, _ in batch:
+                        self._retry.setdefault(k, [0.0, monotonic() + self._retry_base])
+                raise
             fenced = [k for k, _ in batch if k not in held]
             if fenced:
                 self._c.add("fenced_writes", len(fenced))
