@@ -422,3 +422,22 @@ def test_get_many_reads_every_key_of_a_migrating_slot(redis_cluster):
         migration.close()
         store.close()
         client.close()
+
+
+def test_fill_locks_live_in_their_values_slot(redis_cluster):
+    """A fill checks the lock and stores the value in one script, which a
+    cluster runs only if both keys share a slot: whatever braces a key has."""
+    client = redis_cluster.client()
+    store = RedisStore(client)
+    try:
+        keys = ["plain", "{tag}a", "x{tag}y", "a}b", "}{", "x{}y", "{}", "{", "é}{ü", "k{a}}b"]
+        for k in keys:
+            lk = store.lock_key(k)
+            assert client.keyslot(lk) == client.keyslot("corecache:" + k), (k, lk)
+            assert lk.startswith("corecache#lock:")
+            assert store.lock(k, "t", 5)
+            assert store.fill(k, b'"v"', None, "t", None), k
+        assert store.get_many(keys) == {k: "v" for k in keys}
+    finally:
+        store.close()
+        client.close()

@@ -454,6 +454,7 @@ class Cache:
         of the keys stored meanwhile, {key: what a fill must find there}:
         None for absent, else the SHA-1 of the bytes seen (a value the
         serializer refuses is replaced by the fill))."""
+        lefts: List[Optional[float]]
         if self._local is None:
             datas, lefts = self._store.fetch_many(keys), [None] * len(keys)
         else:
@@ -863,6 +864,7 @@ class Cache:
                      ) -> Tuple[Dict[str, Any], Dict[str, Any], List[str]]:
         """({key: value} found in the store, {key: local TTL}, keys
         missing); StoreError if the store failed."""
+        lefts: List[Optional[float]]
         if self._local is None:
             datas, lefts = self._store.fetch_many(keys), [None] * len(keys)
         else:

@@ -937,7 +937,7 @@ class MemoryStore(Store):
         now = self._clock()
         with self._mutex:
             reclaimed = self._reclaim(now, lease)
-            out = []
+            out: List[Tuple[str, bytes]] = []
             while self._queue and len(out) < n:
                 k, _ = self._queue.popitem(last=False)
                 record = self._pending.get(k)

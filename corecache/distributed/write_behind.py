@@ -369,13 +369,13 @@ class WriteBehindCache(Cache):
                         self._retry.pop(k, None)
                 batch = [(k, r) for k, r in batch if k in held]
             if batch:
-                self._write(batch)
+                self._write_batch(batch)
             return len(batch)
         finally:
             with self._state:
                 self._writing.difference_update(taken)
 
-    def _write(self, batch: List[Tuple[str, bytes]]) -> None:
+    def _write_batch(self, batch: List[Tuple[str, bytes]]) -> None:
         store = self._store
         values: Dict[str, Any] = {}
         versions: Dict[str, int] = {}
