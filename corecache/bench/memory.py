@@ -67,7 +67,12 @@ def _subprocess(name: str, n: int, ttl: Optional[float], timeout: float) -> floa
     args = [sys.executable, "-m", "corecache.bench.memory", name, str(n)]
     if ttl is not None:
         args.append(str(ttl))
-    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    # from the folder that holds the corecache this process measures: the
+    # child's sys.path[0] is its working directory, which must not put
+    # another corecache (a source tree there, say) in front
+    import corecache
+    home = os.path.dirname(os.path.dirname(os.path.abspath(corecache.__file__)))
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=home)
     if r.returncode == 0:
         return float(json.loads(r.stdout)["bytes_per_entry"])
     sys.stderr.write(f"memory: {name} failed: {r.stderr[-500:]}\n")
