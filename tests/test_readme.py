@@ -266,3 +266,16 @@ def test_readme_pytest_benchmark_command_runs() -> None:
                        text=True, timeout=TIMEOUT)
     assert r.returncode == 0, f"{command} failed ({r.returncode}):\n{r.stdout[-3000:]}{r.stderr}"
     assert re.search(r"\d+ passed", r.stdout), r.stdout[-2000:]
+
+
+# ---- the benchmark's durations ------------------------------------------------------------
+
+def test_readme_states_the_bench_durations_the_bench_states() -> None:
+    """One place for the claims: corecache.bench's DURATION, which --help and
+    the line that ends every run state too (a run also prints what it took)."""
+    from corecache.bench.__main__ import DURATION
+    text = " ".join(README_TEXT.split())
+    quick, default, smoke = (DURATION[m][1] for m in ("quick", "default", "smoke"))
+    assert f"`scripts/bench --quick` takes {quick} on an idle 2-core machine" in text
+    assert (f"On an idle 2-core machine `--quick` takes {quick}, the default mode {default} "
+            f"and `--smoke` {smoke}") in text
