@@ -134,7 +134,8 @@ def render(evaluated: Dict[str, Any]) -> str:
         line = "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + r["text"]
         out.append(line + (f"  [{note}]" if note else ""))
     checked, missed = evaluated["checked"], evaluated["missed"]
-    out.append(f"{checked} checks counted in this mode, {missed} missed"
+    out.append(f"{checked} check{'' if checked == 1 else 's'} counted in this mode, "
+               f"{missed} missed"
                + (f": exit status {EXIT_MISSED}" if missed else ""))
     return "\n".join(out)
 
