@@ -172,7 +172,8 @@ def targets(results: Dict[str, Any]) -> List[Target]:
                          why=why, missing="needs the compiled core"))
 
     cmp(DELIM, NAIVE, 3.0, "delimiter chunking at 1 MiB vs the pure-Python loop",
-        needs="default", why="1.4-18x in --quick here: the loop's speed follows the allocator's state")
+        needs="default",
+        why="1.4-18x in --quick here: the loop's speed follows the allocator's state")
     cmp(DELIM, PLAIN, 0.5, "delimiter chunking at 1 MiB vs plain BytesIO.read(1 MiB)")
     for label in ("64 KiB", "1 MiB"):
         cmp(FIXED.format(label), HAND, 1 / 1.5,
