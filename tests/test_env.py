@@ -70,7 +70,8 @@ _READ = re.compile(r"""["'](CORECACHE_[A-Z0-9_]+)["']|\$\{?(CORECACHE_[A-Z0-9_]+
                    r"""\b(CORECACHE_[A-Z0-9_]+)\s*[=:]""")
 # in the tests only what they read from the environment: their other names
 # are deliberately unknown (CacheConfig.from_env(environ=...) ignores them)
-_TEST_READ = re.compile(r"""(?:environ(?:\.get)?\(?\[?|getenv\(|setenv\()\s*["'](CORECACHE_[A-Z0-9_]+)""")
+_TEST_READ = re.compile(r"""(?:environ(?:\.get)?\(?\[?|getenv\(|setenv\()\s*"""
+                        r"""["'](CORECACHE_[A-Z0-9_]+)""")
 
 
 def _names(pattern: "re.Pattern[str]", path: Path) -> Set[str]:

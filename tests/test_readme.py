@@ -102,7 +102,8 @@ def script(section: List[Block]) -> str:
     return "\n".join(out) + "\n"
 
 
-def run_section(section: List[Block], workdir: Path, env: Dict[str, str]) -> subprocess.CompletedProcess:
+def run_section(section: List[Block], workdir: Path,
+                env: Dict[str, str]) -> subprocess.CompletedProcess:
     """Run a section as a fresh process in `workdir` (the file is named
     after README.md, so that tracebacks read README.md-<section>.py:LINE)."""
     slug = re.sub(r"[^A-Za-z0-9]+", "-", section[0].section).strip("-").lower()
