@@ -87,3 +87,24 @@ make_venv() {
 extra_deps() {
     "${PARSE_PY:-python3}" "$ROOT/scripts/extra_deps.py" "$1"
 }
+
+# source_stamp PYTHON : one line that changes whenever what a build of
+# corecache with PYTHON depends on changes: the sources and build files (not
+# what a build leaves in the tree), the interpreter, and the build switches.
+# scripts/bench skips its set-up while the stamp it wrote still matches.
+source_stamp() {
+    local py=$1
+    {
+        "$py" -c 'import sys; print(sys.executable, sys.version)'
+        echo "CORECACHE_NO_EXTENSIONS=${CORECACHE_NO_EXTENSIONS:-}"
+        echo "CORECACHE_DEBUG_BUILD=${CORECACHE_DEBUG_BUILD:-}"
+        echo "CORECACHE_SANITIZE=${CORECACHE_SANITIZE:-}"
+        find setup.py pyproject.toml MANIFEST.in README.md LICENSE csrc corecache \
+             scripts/bench scripts/lib.sh scripts/extra_deps.py -type f \
+             ! -path '*/__pycache__/*' ! -name '*.so' ! -name '*.pyd' ! -name '*.py[cod]' \
+             -print0 2>/dev/null \
+            | LC_ALL=C sort -z \
+            | grep -zv -E '^corecache/[^/]*\.c$' \
+            | xargs -0 sha256sum
+    } | sha256sum | cut -d' ' -f1
+}
