@@ -37,11 +37,17 @@ KNOWN: Dict[str, str] = {
     "CORECACHE_SKIP_WHEELS": "scripts/test: skip scripts/wheels",
     "CORECACHE_WHEEL_PYTHONS": "scripts/wheels: the Pythons to build wheels for",
     "CORECACHE_BENCH_PYTHON": "scripts/bench: the Python to measure",
+    "CORECACHE_CHROOT": "scripts/chroot: where the Debian-unstable chroot lives",
+    "CORECACHE_CHROOT_MIRROR": "scripts/chroot: the Debian mirror it is built from",
+    "CORECACHE_CHROOT_PYTHONS": "scripts/test: the Pythons to test in the chroot",
     # the test suite
     "CORECACHE_REQUIRE_EXTENSIONS": "tests: a missing compiled module fails",
     "CORECACHE_REQUIRE_REDIS": "tests: a missing redis-server fails",
     "CORECACHE_REQUIRE_PROMETHEUS": "tests: a missing prometheus fails",
     "CORECACHE_HYPOTHESIS_EXAMPLES": "tests: examples per Hypothesis test",
+    "CORECACHE_REDIS_SERVER": "tests: the command that starts a Redis-compatible server",
+    "CORECACHE_REDIS_CLI": "tests: the command of its redis-cli",
+    "CORECACHE_REQUIRE_CPYTHON_TESTS": "tests: CPython's own test package must be there",
 }
 
 _warned = False
