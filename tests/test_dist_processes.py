@@ -285,7 +285,8 @@ def test_a_flusher_stopped_past_its_lease_never_leaves_a_stale_value(redis_serve
     its lease; another instance sets v2, takes the key over and writes it;
     the stopped one resumes and finishes writing v1.  The system of record
     kept v1 for good.  Now a versioned writer refuses v1, and an unversioned
-    one gets v2 written again after it (the takeover is remembered)."""
+    one gets v2 written again after it (the takeover is remembered and v2
+    queued again, for either flusher)."""
     db_path = str(tmp_path / "record.db")
     record = Record(db_path, "takeover")
     write = record.write_versioned if versioned else record.write
