@@ -4,6 +4,7 @@ slot migrations on a real cluster."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -31,7 +32,11 @@ class Record:
     """A SQLite database standing for the system of record: ``kv`` holds
     the current value of each key, ``log`` every write the writers made.
     ``versioned`` writers refuse a version older than the one stored (the
-    fencing a WriteBehindCache(versioned=True) writer should do)."""
+    fencing a WriteBehindCache(versioned=True) writer should do).
+
+    One connection serves the flusher's writes and the test's reads, one
+    call at a time: a read in the middle of a write's transaction would see
+    its uncommitted rows."""
 
     def __init__(self, path: str, who: str = "test") -> None:
         self.path = path
@@ -39,8 +44,13 @@ class Record:
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None,
                                   check_same_thread=False)
         self.db.executescript(SCHEMA)
+        self._lock = threading.Lock()
 
     def write(self, key: str, value: Any, version: int = 0) -> None:
+        with self._lock:
+            self._write(key, value, version)
+
+    def _write(self, key: str, value: Any, version: int) -> None:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (key, str(value), version))
@@ -52,6 +62,10 @@ class Record:
             raise
 
     def write_versioned(self, key: str, value: Any, version: int) -> None:
+        with self._lock:
+            self._write_versioned(key, value, version)
+
+    def _write_versioned(self, key: str, value: Any, version: int) -> None:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             row = self.db.execute("SELECT version FROM kv WHERE key = ?", (key,)).fetchone()
@@ -68,14 +82,17 @@ class Record:
             raise
 
     def current(self) -> Dict[str, str]:
-        return dict(self.db.execute("SELECT key, value FROM kv"))
+        with self._lock:
+            return dict(self.db.execute("SELECT key, value FROM kv"))
 
     def log(self) -> List[Tuple[str, str, str, int, int]]:
-        return list(self.db.execute("SELECT who, key, value, version, applied FROM log "
-                                    "ORDER BY n"))
+        with self._lock:
+            return list(self.db.execute("SELECT who, key, value, version, applied FROM log "
+                                        "ORDER BY n"))
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            self.db.close()
 
 
 def fault_figures(acked: Dict[str, Any], record: Record,
