@@ -62,25 +62,8 @@ def constructor_wait(event: "Event", timeout: float) -> None:
     event.wait(timeout)
 
 
-class Event:
-    """threading.Event, with wait(timeout) -> bool as in aio."""
-
-    __slots__ = ("_event",)
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def set(self) -> None:
-        self._event.set()
-
-    def clear(self) -> None:
-        self._event.clear()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
-    def wait(self, timeout: Optional[float] = None) -> bool:
-        return self._event.wait(timeout)
+# set, clear, is_set, wait(timeout) -> bool: aio's Event has the same
+Event = threading.Event
 
 
 class Worker:
@@ -207,6 +190,9 @@ class NodeClients:
 
     def get(self, node: Any) -> Any:
         return self._cluster.get_redis_connection(node)
+
+    def ready(self) -> None:
+        """Nothing: a sync cluster client learns its slots when it is made."""
 
     def close(self) -> None:
         """Nothing: the cluster client owns them."""

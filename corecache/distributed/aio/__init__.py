@@ -27,31 +27,7 @@ from .redis_store import RedisStore
 from .stores import MemoryStore, Store
 from .write_behind import WriteBehindCache
 
-__all__ = [
-    "Cache",
-    "CacheWriteError",
-    "CircuitBreaker",
-    "CorruptValue",
-    "DistributedStats",
-    "JsonSerializer",
-    "LoadFailed",
-    "MemoryStore",
-    "NearCache",
-    "PendingLimitReached",
-    "PendingWritesError",
-    "PickleSerializer",
-    "RawSerializer",
-    "ReadThroughCache",
-    "RedisStore",
-    "RefreshAheadCache",
-    "Store",
-    "StoreError",
-    "StoreUnavailable",
-    "WriteBehindCache",
-    "WriteThroughCache",
-    "WritesLostError",
-    "cached",
-    "in_thread",
-    "make_key",
-    "warm",
-]
+from .. import __all__ as _SYNC_NAMES  # noqa: E402  (the same names)
+
+# the names of corecache.distributed, and in_thread
+__all__ = [*_SYNC_NAMES, "in_thread"]

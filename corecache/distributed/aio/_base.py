@@ -278,19 +278,23 @@ class Cache:
         elsewhere in the store (write-behind: its pending writes)."""
         return {}
 
+    async def _fetch_many(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
+                                                          List[Optional[float]]]:
+        """The stored bytes of keys, and (with a local tier) what each entry
+        has left now, at most (None: no expiry, or no local tier)."""
+        if self._local is None:
+            return await self._store.fetch_many(keys), [None] * len(keys)
+        sent = monotonic()
+        datas, lefts = await self._store.fetch_many_ttl(keys)
+        return datas, [self._left(left, sent) for left in lefts]
+
     async def _recheck(self, keys: List[str]) -> Tuple[Dict[str, Tuple[Any, Any]],
                                                   Dict[str, Optional[str]]]:
         """Under the fill locks, before loading: ({key: (value, local TTL)}
         of the keys stored meanwhile, {key: what a fill must find there}:
         None for absent, else the SHA-1 of the bytes seen (a value the
         serializer refuses is replaced by the fill))."""
-        lefts: List[Optional[float]]
-        if self._local is None:
-            datas, lefts = await self._store.fetch_many(keys), [None] * len(keys)
-        else:
-            sent = monotonic()
-            datas, lefts = await self._store.fetch_many_ttl(keys)
-            lefts = [self._left(left, sent) for left in lefts]
+        datas, lefts = await self._fetch_many(keys)
         found: Dict[str, Tuple[Any, Any]] = {}
         expects: Dict[str, Optional[str]] = {}
         absent = []
@@ -698,13 +702,7 @@ class Cache:
                      ) -> Tuple[Dict[str, Any], Dict[str, Any], List[str]]:
         """({key: value} found in the store, {key: local TTL}, keys
         missing); StoreError if the store failed."""
-        lefts: List[Optional[float]]
-        if self._local is None:
-            datas, lefts = await self._store.fetch_many(keys), [None] * len(keys)
-        else:
-            sent = monotonic()
-            datas, lefts = await self._store.fetch_many_ttl(keys)
-            lefts = [self._left(left, sent) for left in lefts]
+        datas, lefts = await self._fetch_many(keys)
         found = {}
         ttls = {}
         missing = []

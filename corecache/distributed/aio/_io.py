@@ -13,6 +13,7 @@ at its first awaited call otherwise, and stopped by ``aclose()``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Tuple
 
@@ -40,11 +41,9 @@ def in_thread(fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     if not callable(fn):
         raise TypeError(f"in_thread() takes a callable, got {fn!r}")
 
+    @functools.wraps(fn)
     async def threaded(*args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(fn, *args, **kwargs)
-    threaded.__name__ = getattr(fn, "__name__", "threaded")
-    threaded.__qualname__ = getattr(fn, "__qualname__", "threaded")
-    threaded.__wrapped__ = fn  # type: ignore[attr-defined]
     return threaded
 
 
@@ -78,12 +77,17 @@ class Event:
 
     async def wait(self, timeout: Optional[float] = None) -> bool:
         if self._event.is_set():
+            # yield all the same: a loop that waits on an event set again
+            # and again (and awaits nothing else that suspends, as on a
+            # MemoryStore) would otherwise never let another task run
+            await asyncio.sleep(0)
             return True
         if timeout is None:
             await self._event.wait()
             return True
         if timeout <= 0:
-            return False
+            await asyncio.sleep(0)
+            return self._event.is_set()
         try:
             await asyncio.wait_for(self._event.wait(), timeout)
         except asyncio.TimeoutError:
@@ -105,16 +109,15 @@ class Worker:
 
     def start(self) -> None:
         self._wanted = True
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return      # no loop yet: the first ensure() in one starts it
         self.ensure()
 
     def ensure(self) -> None:
         if self._wanted and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._target(),
-                                                                name=self._name)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return      # no loop yet: the first ensure() in one starts it
+            self._task = loop.create_task(self._target(), name=self._name)
 
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
@@ -275,13 +278,22 @@ class NodeClients:
     def get(self, node: Any) -> Any:
         client = self._clients.get(node.name)
         if client is None:
+            import inspect as _inspect
+
             import redis.asyncio as redis
-            kwargs = dict(self._cluster.get_connection_kwargs())
-            for k in ("host", "port", "connection_class", "connection_pool"):
-                kwargs.pop(k, None)
+            accepted = _inspect.signature(redis.Redis.__init__).parameters
+            kwargs = {k: v for k, v in self._cluster.get_connection_kwargs().items()
+                      if k in accepted and k not in ("host", "port", "connection_pool")
+                      and not k.startswith(("maint_", "response_callbacks"))}
             client = self._clients[node.name] = redis.Redis(host=node.host, port=node.port,
                                                             **kwargs)
         return client
+
+    async def ready(self) -> None:
+        """Learn the cluster's slots if the client has not yet (it does so
+        at its first command; node-direct calls need them before)."""
+        if self._cluster._initialize:
+            await self._cluster.initialize()
 
     async def aclose(self) -> None:
         clients = list(self._clients.values())

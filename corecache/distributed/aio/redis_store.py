@@ -241,6 +241,8 @@ class RedisStore(Store):
             while True:
                 try:
                     try:
+                        if self._nodes is not None:
+                            await self._nodes.ready()
                         result = await fn()
                     except NoScriptError:
                         await self._load_scripts()
@@ -754,7 +756,6 @@ class RedisStore(Store):
     def subscribe(self, callback: Callable[..., None], *, heartbeat: float = 1.0) -> Any:
         listener = _Listener(self, callback, heartbeat)
         self._listeners.append(listener)
-        listener.ensure()
         return listener
 
     def _subscriber_client(self, attempt: int) -> Any:
@@ -867,6 +868,8 @@ class _Listener:
         while not self._stop.is_set():
             client = ps = None
             try:
+                if self._store._nodes is not None:
+                    await self._store._nodes.ready()
                 client = self._store._subscriber_client(attempt)
                 ps = client.pubsub()
                 tracking = await self._track(ps)
