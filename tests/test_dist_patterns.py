@@ -750,3 +750,84 @@ def test_every_lookup_counts_once(dist, make_store, impl, local):
 def test_cached_decorator_namespace_has_no_colon(dist, make_store):
     with pytest.raises(ValueError, match="namespace"):
         dist.cached(dist.make_store(), ttl=1, namespace="a:b")
+
+
+# ---- a near cache that sees every writer (CLIENT TRACKING) ------------------------
+
+
+def _plain_client(request, store_kind):
+    import redis
+    if store_kind == "redis":
+        return redis.Redis(port=request.getfixturevalue("redis_server").port)
+    return request.getfixturevalue("redis_cluster").client()
+
+
+def test_near_cache_sees_writes_that_bypass_corecache(dist, make_store, store_kind, impl,
+                                                       request):
+    """On a single node the server reports every change of a key of the
+    namespace (CLIENT TRACKING, broadcast mode): a plain SET from another
+    client, a Lua script, a DEL, an expiry, FLUSHALL.  Each drops the local
+    copy within milliseconds.  A cluster hears only corecache's writes."""
+    if store_kind == "memory":
+        pytest.skip("MemoryStore: every write goes through corecache")
+    store = dist.make_store(namespace="seen")
+    near = dist.NearCache(store, local=impl.LRUCache(100, default_ttl=60), ttl=60)
+    plain = _plain_client(request, store_kind)
+    try:
+        assert near.local_enabled and near.tracking == (store_kind == "redis")
+        near.set("k", 1)
+        assert near.local.peek("k") == 1          # its own write stays local
+
+        def gone():
+            return near.local.peek("k") is None
+        if store_kind == "cluster":
+            plain.set("seen:k", b"2")
+            time.sleep(0.2)
+            assert near.local.peek("k") == 1      # not seen: documented
+            return
+        for write in (lambda: plain.set("seen:k", b"2"),
+                      lambda: plain.eval("redis.call('SET', KEYS[1], ARGV[1])", 1, "seen:k",
+                                         b"3"),
+                      lambda: plain.delete("seen:k"),
+                      lambda: plain.flushall()):
+            near.set("k", 0)
+            assert near.local.peek("k") == 0
+            write()
+            assert wait_for(gone, 1.0)
+        plain.set("seen:k", b"7")
+        assert near.get("k") == 7
+        assert near.stats().invalidations >= 3     # FLUSHALL clears without counting
+    finally:
+        near.close()
+        plain.close()
+
+
+def test_near_cache_bypasses_its_local_tier_while_the_stream_is_down(dist, make_store,
+                                                                     store_kind, impl,
+                                                                     request):
+    """A dropped invalidation connection: the local tier is cleared and
+    bypassed (a plain SET meanwhile is read from the store), then used again
+    once the stream, and tracking with it, is back."""
+    if store_kind != "redis":
+        pytest.skip("a single node: the one tracking connection can be killed")
+    store = dist.make_store(namespace="drop")
+    near = dist.NearCache(store, local=impl.LRUCache(100, default_ttl=60), ttl=60,
+                          heartbeat=0.2)
+    plain = _plain_client(request, store_kind)
+    try:
+        near.set("k", 1)
+        assert near.get("k") == 1 and near.local.peek("k") == 1
+        plain.client_kill_filter(_type="pubsub")
+        assert wait_for(lambda: not near.local_enabled, 2)
+        assert near.local.peek("k") is None and near.stats().local_bypassed
+        plain.set("drop:k", b"2")
+        assert near.get("k") == 2                 # from the store
+        assert wait_for(lambda: near.local_enabled, 5)
+        assert near.tracking
+        assert near.get("k") == 2 and near.local.peek("k") == 2
+        plain.set("drop:k", b"3")                 # tracked again
+        assert wait_for(lambda: near.local.peek("k") is None, 1.0)
+        assert near.get("k") == 3
+    finally:
+        near.close()
+        plain.close()
