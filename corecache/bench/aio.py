@@ -26,7 +26,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from .compare import Figure
-from .distributed import VALUE, _Server
+from .distributed import VALUE, _Server, on_a_server
 from .peers import _version
 from .report import fmt
 from .targets import CHECK, INFO, Target, ratio
@@ -76,18 +76,7 @@ def _counting_client(port: int) -> Any:
 
 
 def run(opts: Any) -> Dict[str, Any]:
-    try:
-        import redis.asyncio  # noqa: F401
-    except ImportError:
-        return {"skipped": "redis-py is not installed (pip install 'corecache[redis]')"}
-    try:
-        server = _Server()
-    except (FileNotFoundError, RuntimeError) as exc:
-        return {"skipped": f"{exc} (Debian: apt-get install redis-server)"}
-    try:
-        return asyncio.run(_measure(server, opts))
-    finally:
-        server.stop()
+    return on_a_server(lambda server: asyncio.run(_measure(server, opts)))
 
 
 async def _measure(server: _Server, opts: Any) -> Dict[str, Any]:

@@ -29,7 +29,8 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .._common import Flight
 
-__all__ = ["Event", "Flights", "NodeClients", "STYLE", "Worker", "call", "discard", "fast_getter", "constructor_wait", "sleep"]
+__all__ = ["Event", "Flights", "NodeClients", "STYLE", "Worker", "call", "constructor_wait",
+           "discard", "fast_getter", "sleep"]
 
 STYLE = "sync"
 

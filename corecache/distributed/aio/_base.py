@@ -178,7 +178,8 @@ class Cache:
         value = await self._get(k, self._loader_for(k))
         return default if value is MISSING else value
 
-    async def get_or_load(self, key: Any, load: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def get_or_load(self, key: Any, load: Callable[..., Any], *args: Any,
+                          **kwargs: Any) -> Any:
         """The value of key from the local tier or the store; on a miss of
         both, ``load(*args, **kwargs)``, stampede-protected and stored as
         ``get`` does with the loader."""
@@ -502,7 +503,8 @@ class Cache:
         holds the fill lock): the local tier may still keep them."""
         return {k: (v, None) for k, (_, v) in (await self._load_many(keys)).items()}
 
-    async def _load_many_guarded(self, keys: List[str], deadline: float) -> Dict[str, Tuple[Any, Any]]:
+    async def _load_many_guarded(self, keys: List[str],
+                                 deadline: float) -> Dict[str, Tuple[Any, Any]]:
         """{key: (value, local TTL)} of the keys found, loaded under their
         fill locks or waited for."""
         store = self._store

@@ -17,8 +17,8 @@ import functools
 import inspect
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Tuple
 
-__all__ = ["Event", "Flights", "NodeClients", "STYLE", "Worker", "call", "discard", "fast_getter", "in_thread",
-           "constructor_wait", "sleep"]
+__all__ = ["Event", "Flights", "NodeClients", "STYLE", "Worker", "call", "constructor_wait",
+           "discard", "fast_getter", "in_thread", "sleep"]
 
 STYLE = "async"
 

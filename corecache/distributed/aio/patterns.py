@@ -120,7 +120,8 @@ class WriteThroughCache(Cache):
         if not items:
             return
         if self._writer_many is not None:
-            await self._write_record(lambda: self._writer_many(dict(items)), len(items))  # type: ignore[misc]
+            await self._write_record(lambda: self._writer_many(dict(items)),  # type: ignore[misc]
+                                     len(items))
         else:
             for k, v in items.items():
                 await self._write_record(lambda k=k, v=v: self._writer(k, v))
@@ -169,7 +170,8 @@ class RefreshAheadCache(Cache):
         if seconds is None:
             raise TypeError("ttl must be a positive number of seconds, got None")
         if isinstance(refresh_ahead, bool) or not isinstance(refresh_ahead, (int, float)):
-            raise TypeError(f"refresh_ahead must be a number between 0 and 1, got {refresh_ahead!r}")
+            raise TypeError(f"refresh_ahead must be a number between 0 and 1, "
+                            f"got {refresh_ahead!r}")
         if not 0 < refresh_ahead < 1:
             raise ValueError(f"refresh_ahead must be between 0 and 1 (exclusive), "
                              f"got {refresh_ahead!r}")
@@ -287,7 +289,8 @@ class RefreshAheadCache(Cache):
             if seen is not None and left is not None and left > self._fresh_for:
                 return
             try:
-                data, value = await self._load_value(key, lambda: self._loader(key))  # type: ignore[misc]
+                data, value = await self._load_value(
+                    key, lambda: self._loader(key))  # type: ignore[misc]
             except Exception as exc:
                 self._c.add("refresh_errors")
                 log.warning("corecache: refreshing key %r failed: %r (the current value "

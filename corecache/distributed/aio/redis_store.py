@@ -282,7 +282,8 @@ class RedisStore(Store):
 
     async def _script(self, script: _Script, keys: List[str], args: Sequence[Any], *,
                 wait_migration: bool = False) -> Any:
-        return await self._run(lambda: self._execute("EVALSHA", script.sha, len(keys), *keys, *args),
+        return await self._run(lambda: self._execute("EVALSHA", script.sha, len(keys), *keys,
+                                                     *args),
                          wait_migration=wait_migration)
 
     async def _queue_script(self, script: _Script, keys: List[str], args: Sequence[Any]) -> Any:

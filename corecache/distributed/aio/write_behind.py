@@ -233,7 +233,8 @@ class WriteBehindCache(Cache):
         delay = 0.001
         while True:
             try:
-                record, pending, new = await self._store.queue_push(key, body, ms, self._max_pending,
+                record, pending, new = await self._store.queue_push(key, body, ms,
+                                                                    self._max_pending,
                                                               self._id)
             except StoreError:
                 self._c.add("store_errors")
