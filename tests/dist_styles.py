@@ -259,10 +259,6 @@ def dist(request: Any) -> Iterator[Any]:
     yield AsyncAPI(lt, make_store)
     for store in made:
         lt.run(store.aclose())
-    left = corecache_tasks(lt)
-    for _ in range(300):
-        if not left:
-            break
-        lt.run(asyncio.sleep(0.01))
-        left = corecache_tasks(lt)
-    assert not left, f"tasks left running: {left}"
+    from dist_helpers import wait_for
+    assert wait_for(lambda: not corecache_tasks(lt), 3), \
+        f"tasks left running: {corecache_tasks(lt)}"

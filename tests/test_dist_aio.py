@@ -24,7 +24,7 @@ import pytest
 
 from corecache import LRUCache
 from corecache.distributed import aio
-from dist_helpers import Record, fault_figures, show, wait_for
+from dist_helpers import Record, await_for, fault_figures, show, wait_for
 from test_dist_processes import Child
 
 pytestmark = pytest.mark.redis
@@ -154,18 +154,12 @@ def test_a_load_nobody_awaits_is_cancelled_and_releases_its_lock(redis_server):
                 for w in waiters:
                     w.cancel()
                 await asyncio.gather(*waiters, return_exceptions=True)
-                for _ in range(100):
-                    if cancelled:
-                        break
-                    await asyncio.sleep(0.01)
+                assert await await_for(lambda: cancelled, 2)
                 assert cancelled == ["k"]
-                datas, states = await store.lock_state(["k"])
-                for _ in range(100):      # the unlock is the cancelled task's last step
-                    if states == [None]:
-                        break
-                    await asyncio.sleep(0.01)
-                    datas, states = await store.lock_state(["k"])
-                assert datas == [None] and states == [None]
+
+                async def released():     # the unlock is the cancelled task's last step
+                    return await store.lock_state(["k"]) == ([None], [None])
+                assert await await_for(released, 2)
         finally:
             await store.aclose()
     run(main())
@@ -285,11 +279,7 @@ def test_aclose_stops_every_background_task(redis_server):
         await wb.aclose()
         await ra.aclose()
         await store.aclose()
-        for _ in range(100):
-            if not corecache_tasks():
-                break
-            await asyncio.sleep(0.01)
-        assert corecache_tasks() == []
+        assert await await_for(lambda: not corecache_tasks(), 2), corecache_tasks()
     run(main())
 
 
@@ -556,11 +546,9 @@ def test_write_behind_kill_9_finished_by_the_other_style(redis_server, tmp_path,
             try:
                 async with aio.WriteBehindCache(store, aio.in_thread(record.write),
                                                 flush_interval=0.01, lease=1.0):
-                    for _ in range(2000):
-                        if await store.queue_count() == 0:
-                            return True
-                        await asyncio.sleep(0.01)
-                    return False
+                    async def empty():
+                        return await store.queue_count() == 0
+                    return await await_for(empty, 20)
             finally:
                 await store.aclose()
         assert run(finish())
@@ -587,19 +575,14 @@ def test_invalidations_cross_styles(redis_server):
                 near.set("k", 1)
                 assert await anear.get("k") == 1 and near.get("k") == 1
                 await anear.set("k", 2)
-                assert wait_for(lambda: near.local.peek("k") is None, 2)
+                assert await await_for(lambda: near.local.peek("k") is None, 2)
                 assert near.get("k") == 2
                 near.set("k", 3)
-                for _ in range(200):
-                    if anear.local.peek("k") is None:
-                        break
-                    await asyncio.sleep(0.01)
+                assert await await_for(lambda: anear.local.peek("k") is None, 2)
                 assert await anear.get("k") == 3
                 plain.set("x:k", b"4")            # bypasses corecache
-                for _ in range(200):
-                    if anear.local.peek("k") is None and near.local.peek("k") is None:
-                        break
-                    await asyncio.sleep(0.01)
+                assert await await_for(lambda: anear.local.peek("k") is None
+                                       and near.local.peek("k") is None, 2)
                 assert await anear.get("k") == 4 and near.get("k") == 4
         finally:
             await store.aclose()
