@@ -220,7 +220,9 @@ def dist(request: Any) -> Iterator[Any]:
     import corecache.distributed as sync
     if request.param == "sync":
         names = {n: getattr(sync, n) for n in sync.__all__}
-        yield SyncAPI(make_store=request.getfixturevalue("make_store"), **names)
+        make = (request.getfixturevalue("make_store") if "store_kind" in request.fixturenames
+                else None)
+        yield SyncAPI(make_store=make, **names)
         return
     lt: LoopThread = request.getfixturevalue("aio_loop")
     kind = (request.getfixturevalue("store_kind") if "store_kind" in request.fixturenames
