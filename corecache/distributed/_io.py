@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .._common import Flight
 
-__all__ = ["Event", "Flights", "NodeClients", "STYLE", "Worker", "call", "constructor_wait",
+__all__ = ["Event", "Flights", "NodeClients", "Reads", "STYLE", "Worker", "call", "constructor_wait",
            "discard", "fast_getter", "sleep"]
 
 STYLE = "sync"
@@ -176,6 +176,23 @@ class Flights:
                 flight.fail(error)
             else:
                 flight.succeed(results.get(k))  # type: ignore[union-attr]
+
+
+class Reads:
+    """One key's store read on a miss: straight to the store here (aio
+    batches the reads of one loop iteration)."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def fetch_ttl(self, key: str, ttl: bool = True) -> Tuple[Optional[bytes],
+                                                            Optional[float]]:
+        """(bytes or None, seconds left or None; None too when not ttl)."""
+        if ttl:
+            return self._store.fetch_ttl(key)  # type: ignore[no-any-return]
+        return self._store.fetch(key), None
 
 
 def discard(client: Any) -> None:

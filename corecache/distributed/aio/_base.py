@@ -59,7 +59,7 @@ from .._protocol import (MISSING, FillGuard, check_lease, check_local, failure_t
                          lock_failure, lock_holder, min_ttl, never, norm_key, sha1, storable,
                          write_key)
 from ..stats import Counters, DistributedStats
-from ._io import Flights, call, fast_getter, sleep
+from ._io import Flights, Reads, call, fast_getter, sleep
 from .stores import Store
 
 __all__ = ["Cache", "FillGuard", "check_store", "check_local", "check_lease", "min_ttl",
@@ -133,6 +133,7 @@ class Cache:
             self._local_ttl = min_ttl(self._local.default_ttl, self._store_ttl)
         self._id = uuid.uuid4().hex   # origin of this instance's writes
         self._flight = Flights()
+        self._reads = Reads(self._store)
         self._c = Counters()
         self._closed = False
         self._local_get: Callable[[Any, Any], Any] = (
@@ -264,10 +265,10 @@ class Cache:
         """(value, local TTL) from the store, or MISSING.  (MISSING, 0) is
         "absent, do not load" (a pending delete of write-behind)."""
         if self._local is None:
-            data, left = await self._store.fetch(key), None
+            data, left = await self._reads.fetch_ttl(key, False)
         else:
             sent = monotonic()
-            data, left = await self._store.fetch_ttl(key)
+            data, left = await self._reads.fetch_ttl(key)
             left = self._left(left, sent)
         if data is None:
             return (await self._peek_more([key])).get(key, MISSING)

@@ -17,7 +17,7 @@ import functools
 import inspect
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Tuple
 
-__all__ = ["Event", "Flights", "NodeClients", "STYLE", "Worker", "call", "constructor_wait",
+__all__ = ["Event", "Flights", "NodeClients", "Reads", "STYLE", "Worker", "call", "constructor_wait",
            "discard", "fast_getter", "in_thread", "sleep"]
 
 STYLE = "async"
@@ -272,6 +272,63 @@ class Flights:
                 entry = flights.get(k)
                 if entry is not None and entry[0].task is me:
                     del flights[k]
+
+
+class Reads:
+    """One key's store read on a miss, batched: the reads that the
+    lookups of one event-loop iteration ask for go to the store as one
+    ``fetch_many_ttl`` (one round trip: MGET and PTTLs in a pipeline), so
+    that ten thousand coroutines missing a thousand keys make one round trip,
+    not a thousand (nor a thousand pooled connections).  A failure of the
+    batch is each read's failure."""
+
+    __slots__ = ("_store", "_pending", "_scheduled")
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._pending: Dict[Tuple[str, bool], List["asyncio.Future[Any]"]] = {}
+        self._scheduled = False
+
+    async def fetch_ttl(self, key: str, ttl: bool = True) -> Tuple[Optional[bytes],
+                                                                  Optional[float]]:
+        """(bytes or None, seconds left or None; None too when not ttl)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.setdefault((key, ttl), []).append(future)
+        if not self._scheduled:
+            self._scheduled = True
+            # after the callbacks already queued: the other lookups of this
+            # iteration join the batch first
+            loop.call_soon(self._send, loop)
+        return await future  # type: ignore[no-any-return]
+
+    def _send(self, loop: Any) -> None:
+        pending, self._pending = self._pending, {}
+        self._scheduled = False
+        for ttl in (True, False):
+            batch = {k: futures for (k, t), futures in pending.items() if t is ttl}
+            if batch:
+                loop.create_task(self._read(batch, ttl), name="corecache-read-batch")
+
+    async def _read(self, batch: Dict[str, List["asyncio.Future[Any]"]], ttl: bool) -> None:
+        keys = list(batch)
+        try:
+            if ttl:
+                datas, lefts = await self._store.fetch_many_ttl(keys)
+            else:
+                datas, lefts = await self._store.fetch_many(keys), [None] * len(keys)
+        except BaseException as exc:
+            for futures in batch.values():
+                for f in futures:
+                    if not f.done():
+                        f.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for k, data, left in zip(keys, datas, lefts):
+            for f in batch[k]:
+                if not f.done():
+                    f.set_result((data, left))
 
 
 def discard(client: Any) -> None:

@@ -195,7 +195,7 @@ class RefreshAheadCache(Cache):
 
     async def _lookup(self, key: str) -> Any:
         sent = monotonic()
-        data, left = await self._store.fetch_ttl(key)
+        data, left = await self._reads.fetch_ttl(key)
         left = self._left(left, sent)
         if data is None:
             return MISSING
