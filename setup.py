@@ -28,6 +28,18 @@ def warn_unknown_variables():
 warn_unknown_variables()
 
 
+def generate_sync_distributed():
+    """The synchronous distributed layer is generated from its asyncio
+    source (corecache/distributed/aio/), on every build: the generated
+    modules are not in git (corecache/distributed/_unasync.py says why)."""
+    import runpy
+    here = os.path.dirname(os.path.abspath(__file__))
+    runpy.run_path(os.path.join(here, "corecache", "distributed", "_unasync.py"))["write"]()
+
+
+generate_sync_distributed()
+
+
 NO_EXTENSIONS = flag("CORECACHE_NO_EXTENSIONS") or platform.python_implementation() != "CPython"
 DEBUG = flag("CORECACHE_DEBUG_BUILD")
 SANITIZE = flag("CORECACHE_SANITIZE")

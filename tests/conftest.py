@@ -17,6 +17,7 @@ import pytest
 import corecache
 from corecache import _impl
 from redis_fixtures import *  # noqa: F401,F403  (real Redis servers: redis_fixtures.py)
+from dist_styles import aio_loop, dist  # noqa: F401  (both styles: dist_styles.py)
 
 REQUIRE_EXTENSIONS = os.environ.get("CORECACHE_REQUIRE_EXTENSIONS", "") not in ("", "0")
 

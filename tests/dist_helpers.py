@@ -19,6 +19,24 @@ def wait_for(cond: Callable[[], Any], timeout: float = 5.0, interval: float = 0.
     return True
 
 
+async def await_for(cond: Callable[[], Any], timeout: float = 5.0,
+                    interval: float = 0.005) -> bool:
+    """wait_for on an event loop (cond() may return an awaitable): the loop
+    runs meanwhile."""
+    import asyncio
+    import inspect
+    deadline = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if inspect.isawaitable(got):
+            got = await got
+        if got:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(interval)
+
+
 # ---- a system of record shared by processes -----------------------------------
 
 SCHEMA = """

@@ -29,7 +29,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import (chunk, compare, decorators, distributed, hitrate, mapping, memory, metrics,
+from . import (aio, chunk, compare, decorators, distributed, hitrate, mapping, memory, metrics,
                pool, scaling, targets, workload, workloads)
 from .peers import versions
 from .report import machine
@@ -41,7 +41,7 @@ from .report import machine
 # which get faster once glibc has raised its mmap threshold after the large
 # tables of workload/scaling were freed, so the sections that allocate
 # little run first.
-SECTIONS = [decorators, mapping, metrics, pool, chunk, distributed, workload, hitrate,
+SECTIONS = [decorators, mapping, metrics, pool, chunk, distributed, aio, workload, hitrate,
             scaling, memory]
 
 READ_MIXES = (50, 80, 90, 95, 100)

@@ -33,7 +33,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .compare import Figure
 from .report import fmt
@@ -138,7 +138,8 @@ def _median_seconds(fn: Any, repeats: int) -> float:
     return statistics.median(samples)
 
 
-def run(opts: Any) -> Dict[str, Any]:
+def on_a_server(measure: Callable[[_Server], Dict[str, Any]]) -> Dict[str, Any]:
+    """measure(a loopback redis-server started for it), or why it skipped."""
     try:
         import redis  # noqa: F401
     except ImportError:
@@ -148,9 +149,13 @@ def run(opts: Any) -> Dict[str, Any]:
     except (FileNotFoundError, RuntimeError) as exc:
         return {"skipped": f"{exc} (Debian: apt-get install redis-server)"}
     try:
-        return _measure(server, opts)
+        return measure(server)
     finally:
         server.stop()
+
+
+def run(opts: Any) -> Dict[str, Any]:
+    return on_a_server(lambda server: _measure(server, opts))
 
 
 def _measure(server: _Server, opts: Any) -> Dict[str, Any]:

@@ -6,13 +6,18 @@ Stores: :class:`RedisStore` (single node or cluster), :class:`MemoryStore`.
 Patterns: :class:`ReadThroughCache`, :class:`WriteThroughCache`,
 :class:`WriteBehindCache`, :class:`RefreshAheadCache`, :class:`NearCache`;
 :func:`warm` and the :func:`cached` decorator.  See README.md.
+
+The asyncio twin is :mod:`corecache.distributed.aio`, with the same names.
+The modules here that hold the pattern logic are generated from it
+(``_unasync.py``): edit the ones in ``aio/``.
 """
 from ..exceptions import (CacheWriteError, LoadFailed, PendingLimitReached, PendingWritesError,
                           StoreError, StoreUnavailable, WritesLostError)
-from ._base import Cache, SingleFlight
+from ._base import Cache
 from .decorator import cached, make_key
 from .patterns import NearCache, ReadThroughCache, RefreshAheadCache, WriteThroughCache, warm
-from .redis_store import CircuitBreaker, RedisStore
+from ._redis_common import CircuitBreaker
+from .redis_store import RedisStore
 from .serializers import CorruptValue, JsonSerializer, PickleSerializer, RawSerializer
 from .stats import DistributedStats
 from .stores import MemoryStore, Store
@@ -35,7 +40,6 @@ __all__ = [
     "ReadThroughCache",
     "RedisStore",
     "RefreshAheadCache",
-    "SingleFlight",
     "Store",
     "StoreError",
     "StoreUnavailable",

@@ -1,3 +1,4 @@
+# asyncio source of corecache/distributed/stores.py (generated from it by _unasync.py)
 """Stores: where the distributed patterns keep values, and the protocol the
 patterns speak to them.
 
@@ -53,11 +54,10 @@ precision and set atomically with the value.
 """
 from __future__ import annotations
 
+from __future__ import annotations
+
 import abc
-import hashlib
 import heapq
-import json
-import logging
 import math
 import threading
 import time
@@ -65,157 +65,18 @@ from collections import OrderedDict
 from time import monotonic
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
-from ..config import check_callable, check_ttl
-from .serializers import CorruptValue, resolve_serializer
+from ...config import check_callable, check_ttl
+from .._protocol import (DONE_LIST_TTL, FENCE_WINDOW_LEASES, LOCK_FAILURE_TTL, MISSING,
+                         check_namespace, lease_ms, lock_failure, lock_holder, log,
+                         make_record, mapping_items, norm_key, parse_done, parse_record, sha1,
+                         storable, ttl_ms, unstorable, write_key)
+from ..serializers import CorruptValue, resolve_serializer
+from ._io import Event, Worker
 
-__all__ = ["MemoryStore", "Store", "norm_key", "storable", "write_key"]
-
-log = logging.getLogger("corecache.distributed")
-
-MISSING: Any = object()
-
-# ---- keys ------------------------------------------------------------------
-
-
-def norm_key(key: Any) -> str:
-    """A user key as the str the stores use."""
-    if type(key) is str:
-        return key
-    if isinstance(key, str):
-        return str.__str__(key)
-    if isinstance(key, int) and not isinstance(key, bool):
-        return int.__repr__(key)
-    raise TypeError(f"key must be a str or an int, got {type(key).__name__}: {key!r}")
-
-
-def storable(key: str) -> bool:
-    """True if a normalized key can name a stored entry (it is valid
-    UTF-8: no lone surrogate)."""
-    if key.isascii():
-        return True
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def write_key(key: Any) -> str:
-    """A user key for a write: normalized, and storable or a ValueError
-    naming it."""
-    k = norm_key(key)
-    if not storable(k):
-        raise unstorable(k)
-    return k
-
-
-def unstorable(key: str) -> ValueError:
-    bad = next((i for i, c in enumerate(key) if 0xD800 <= ord(c) <= 0xDFFF), -1)
-    return ValueError(f"key {key!r} cannot be stored: it is not valid UTF-8 (a lone "
-                      f"surrogate {key[bad]!r} at index {bad})")
-
-
-def check_namespace(namespace: Any) -> str:
-    """A namespace: non-empty, valid UTF-8, without ':' (which ends it in
-    every key), '#' (which starts the names of internal keys), or braces
-    (which would make a Redis Cluster hash tag of it).  So no two
-    namespaces share a key, and no user key reaches an internal one."""
-    if not isinstance(namespace, str):
-        raise TypeError(f"namespace must be a non-empty str, got {namespace!r}")
-    if not namespace or any(c in namespace for c in "{}#:") or not storable(namespace):
-        raise ValueError(f"namespace must be a non-empty str of valid UTF-8 without ':', "
-                         f"'#', '{{' or '}}', got {namespace!r}")
-    return namespace
-
-
-def ttl_ms(ttl: Optional[float]) -> Optional[int]:
-    """Seconds (None or inf: no expiry) as whole milliseconds, at least 1."""
-    if ttl is None or ttl == math.inf:
-        return None
-    return max(1, math.ceil(ttl * 1000))
-
-
-def lease_ms(lease: float) -> int:
-    return max(1, math.ceil(lease * 1000))
-
-
-def sha1(data: bytes) -> str:
-    """What ``fill(expect=...)`` compares: the SHA-1 of the bytes seen."""
-    return hashlib.sha1(data).hexdigest()
-
-
-# ---- invalidation messages -------------------------------------------------
-
-_quote = json.encoder.encode_basestring   # C-accelerated: a str as a JSON string
-
-
-def invalidation_message(origin: Optional[str], keys: Optional[List[str]]) -> bytes:
-    """What goes on the invalidation channel, as JSON: the writer's id and
-    the keys (null: every key of the namespace).  Built by hand: it is on
-    every write's path."""
-    o = "null" if origin is None else _quote(origin)
-    k = "null" if keys is None else "[" + ",".join(map(_quote, keys)) + "]"
-    return ('{"o":' + o + ',"k":' + k + "}").encode("utf-8", "surrogatepass")
-
-
-def parse_invalidation(data: bytes) -> Tuple[Optional[str], Optional[List[str]]]:
-    msg = json.loads(data)
-    return msg.get("o"), msg.get("k")
-
-
-# ---- fill lock states --------------------------------------------------------
-# A fill lock holds "h:<token>" while its holder loads, "p" once a write
-# came through corecache while it was held (poisoned: the holder's fill is
-# refused; anyone may take it), or "f:<token>:<text>" for a little while
-# after the holder's loader raised (anyone may take it; the processes that
-# waited for <token> raise <text>).
-
-LOCK_FAILURE_TTL = 2.0   # seconds a failure stays visible to the waiters
-
-
-def lock_holder(state: Optional[str]) -> Optional[str]:
-    """The token holding a lock state, or None if it is free."""
-    if state is not None and state.startswith("h:"):
-        return state[2:]
-    return None
-
-
-def lock_failure(state: Optional[str]) -> Optional[Tuple[str, str]]:
-    """(token, failure text) of a lock left by a failed load, or None."""
-    if state is not None and state.startswith("f:"):
-        token, _, text = state[2:].partition(":")
-        return token, text
-    return None
-
-
-# ---- write-behind records --------------------------------------------------
-# A record is b"<version> <origin> " + body, where body is b"v" + data (a
-# value) or b"d" (a delete).  The version is the store's clock when the
-# record was queued: max(last version + 1, the store's time in
-# microseconds), so it grows per key, and across a restart that lost the
-# clock too (as long as the store's clock does not go back).
-
-FENCE_WINDOW_LEASES = 60   # how long (in leases) a takeover is remembered
-DONE_LIST_TTL = 86400.0    # seconds a dead instance's settled writes are kept
-
-
-def parse_record(record: bytes) -> Tuple[int, str, bytes]:
-    """(version, origin, body) of a queued record (0, "" for records queued
-    before versions existed)."""
-    if record[:1] in (b"v", b"d"):
-        return 0, "", record
-    version, origin, body = record.split(b" ", 2)
-    return int(version), origin.decode(), body
-
-
-def make_record(version: int, origin: str, body: bytes) -> bytes:
-    return b"%d %s %s" % (version, origin.encode(), body)
-
-
-def parse_done(entry: bytes) -> Tuple[int, str]:
-    """(version, key) of a done-list entry."""
-    version, _, key = entry.partition(b" ")
-    return int(version), key.decode("utf-8", "surrogatepass")
+__all__ = ["MemoryStore", "Store", "norm_key", "storable", "write_key", "lock_failure",
+           "lock_holder", "parse_record", "make_record", "parse_done", "sha1", "lease_ms",
+           "ttl_ms", "unstorable", "DONE_LIST_TTL", "FENCE_WINDOW_LEASES", "LOCK_FAILURE_TTL",
+           "MISSING"]
 
 
 # ---- the lease keeper --------------------------------------------------------
@@ -225,23 +86,24 @@ class LeaseKeeper:
     """Renews the fill locks this process holds while their loaders run, so
     that a load slower than its lease is not taken over while its process
     is alive (a process that dies or stops stops renewing, and its lease
-    runs out).  A daemon thread, started at the first hold, that ends when
-    nothing has been held for a moment.
+    runs out).  A background worker (a daemon thread; in aio a task),
+    started at the first hold, that ends when nothing has been held for a
+    moment.
 
     I/O: ``renew(items, lease)`` is the store's; it runs on the keeper's
-    thread, never on a caller's.
+    worker, never on a caller's.
     """
 
     _LINGER = 0.25
 
-    def __init__(self, renew: Callable[[List[Tuple[str, str]], float], None],
+    def __init__(self, renew: Callable[[List[Tuple[str, str]], float], Any],
                  name: str) -> None:
         self._renew = renew
         self._name = name
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        self._changed = Event()
         self._held: Dict[Tuple[str, str], List[float]] = {}   # -> [lease, due]
-        self._thread: Optional[threading.Thread] = None
+        self._worker: Optional[Worker] = None
         self._closed = False
 
     def hold(self, key: str, token: str, lease: float) -> None:
@@ -249,57 +111,63 @@ class LeaseKeeper:
             if self._closed:
                 return
             self._held[(key, token)] = [lease, monotonic() + lease / 3]
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name=f"corecache-lease-keeper-{self._name}")
-                self._thread.start()
+            if self._worker is None:
+                self._worker = Worker(self._run, f"lease-keeper-{self._name}")
+                self._worker.start()
+        self._changed.set()
 
     def drop(self, key: str, token: str) -> None:
         with self._lock:
             self._held.pop((key, token), None)
-            if not self._held:
-                self._cond.notify_all()
+            empty = not self._held
+        if empty:
+            self._changed.set()
 
-    def _run(self) -> None:
+    async def _run(self) -> None:
         idle_since: Optional[float] = None
         while True:
+            self._changed.clear()    # before looking: a later hold() wakes the wait
+            batches: Dict[float, List[Tuple[str, str]]] = {}
             with self._lock:
                 now = monotonic()
+                wait = 0.0
                 if self._closed:
-                    self._thread = None
+                    self._worker = None
                     return
                 if not self._held:
                     if idle_since is None:
                         idle_since = now
                     if now - idle_since >= self._LINGER:
-                        self._thread = None
+                        self._worker = None
                         return
-                    self._cond.wait(self._LINGER)
-                    continue
-                idle_since = None
-                due = min(d for _, d in self._held.values())
-                if due > now:
-                    self._cond.wait(due - now)
-                    continue
-                batches: Dict[float, List[Tuple[str, str]]] = {}
-                for kt, entry in self._held.items():
-                    if entry[1] <= now:
-                        batches.setdefault(entry[0], []).append(kt)
-                        entry[1] = now + entry[0] / 3
+                    wait = self._LINGER
+                else:
+                    idle_since = None
+                    due = min(d for _, d in self._held.values())
+                    if due > now:
+                        wait = due - now
+                    else:
+                        for kt, entry in self._held.items():
+                            if entry[1] <= now:
+                                batches.setdefault(entry[0], []).append(kt)
+                                entry[1] = now + entry[0] / 3
+            if not batches:
+                await self._changed.wait(wait)
+                continue
             for lease, items in batches.items():
                 try:
-                    self._renew(items, lease)
+                    await self._renew(items, lease)
                 except Exception:   # a store failure: the lease may run out
                     pass
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         with self._lock:
             self._closed = True
             self._held.clear()
-            self._cond.notify_all()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(5.0)
+            worker = self._worker
+        self._changed.set()
+        if worker is not None:
+            await worker.join(5.0)
 
 
 # ---- Store --------------------------------------------------------------------
@@ -390,141 +258,141 @@ class Store(abc.ABC):
 
     # ---- public API --------------------------------------------------------
 
-    def get(self, key: Any, default: Any = None) -> Any:
+    async def get(self, key: Any, default: Any = None) -> Any:
         """The value of key, or ``default`` if absent (or refused by the serializer)."""
         k = norm_key(key)
         if not storable(k):
             return default
-        data = self.fetch(k)
+        data = await self.fetch(k)
         if data is None:
             return default
         value = self.decode(k, data)
         return default if value is MISSING else value
 
-    def get_with_ttl(self, key: Any, default: Any = None) -> Tuple[Any, Optional[float]]:
+    async def get_with_ttl(self, key: Any, default: Any = None) -> Tuple[Any, Optional[float]]:
         """(value, seconds left or None for no expiry); (default, None) if absent."""
         k = norm_key(key)
         if not storable(k):
             return default, None
-        data, left = self.fetch_ttl(k)
+        data, left = await self.fetch_ttl(k)
         if data is None:
             return default, None
         value = self.decode(k, data)
         return (default, None) if value is MISSING else (value, left)
 
-    def set(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
+    async def set(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
         """Store value under key (TTL set atomically with it)."""
         k = write_key(key)
         ms = self.resolve_ttl(ttl)
-        self.put(k, self.encode(value, k, ms), ms, None)
+        await self.put(k, self.encode(value, k, ms), ms, None)
 
-    def delete(self, key: Any) -> bool:
+    async def delete(self, key: Any) -> bool:
         """Remove key; True if it was there."""
-        return self.remove(write_key(key), None)
+        return await self.remove(write_key(key), None)
 
-    def get_many(self, keys: Iterable[Any]) -> Dict[str, Any]:
+    async def get_many(self, keys: Iterable[Any]) -> Dict[str, Any]:
         """{key: value} for the keys that are present (one round trip)."""
         ks = [k for k in dict.fromkeys(norm_key(k) for k in keys) if storable(k)]
         out: Dict[str, Any] = {}
         if not ks:
             return out
-        for k, value in zip(ks, self.decode_many(ks, self.fetch_many(ks))):
+        for k, value in zip(ks, self.decode_many(ks, await self.fetch_many(ks))):
             if value is not MISSING:
                 out[k] = value
         return out
 
-    def set_many(self, mapping: Mapping[Any, Any], ttl: Optional[float] = None) -> None:
+    async def set_many(self, mapping: Mapping[Any, Any], ttl: Optional[float] = None) -> None:
         """Store every (key, value) of mapping (one round trip)."""
-        items = _items(mapping)
+        items = mapping_items(mapping)
         ms = self.resolve_ttl(ttl)
         encoded = []
         for key, value in items:
             k = write_key(key)
             encoded.append((k, self.encode(value, k, ms)))
         if encoded:
-            self.put_many(encoded, ms, None)
+            await self.put_many(encoded, ms, None)
 
-    def delete_many(self, keys: Iterable[Any]) -> int:
+    async def delete_many(self, keys: Iterable[Any]) -> int:
         """Remove keys; returns how many were there (one round trip)."""
         ks = list(dict.fromkeys(write_key(k) for k in keys))
-        return self.remove_many(ks, None) if ks else 0
+        return await self.remove_many(ks, None) if ks else 0
 
     @abc.abstractmethod
-    def clear(self) -> None:
+    async def clear(self) -> None:
         """Remove every entry of this namespace (not its pending writes)."""
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Release what the store holds (the lease keeper, a client it built
         itself)."""
-        self._keeper.close()
+        await self._keeper.aclose()
 
-    def __enter__(self) -> "Store":
+    async def __aenter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
 
     # ---- protocol 1: values ------------------------------------------------
 
     @abc.abstractmethod
-    def fetch(self, key: str) -> Optional[bytes]:
+    async def fetch(self, key: str) -> Optional[bytes]:
         """The bytes stored under key, or None."""
 
     @abc.abstractmethod
-    def fetch_many(self, keys: List[str]) -> List[Optional[bytes]]:
+    async def fetch_many(self, keys: List[str]) -> List[Optional[bytes]]:
         """fetch() of each key."""
 
     @abc.abstractmethod
-    def fetch_ttl(self, key: str) -> Tuple[Optional[bytes], Optional[float]]:
+    async def fetch_ttl(self, key: str) -> Tuple[Optional[bytes], Optional[float]]:
         """(bytes or None, seconds left or None for no expiry)."""
 
     @abc.abstractmethod
-    def fetch_many_ttl(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
+    async def fetch_many_ttl(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
                                                         List[Optional[float]]]:
         """fetch_ttl() of each key, as two lists."""
 
     @abc.abstractmethod
-    def put(self, key: str, data: bytes, ttl: Optional[int], origin: Optional[str]) -> None:
+    async def put(self, key: str, data: bytes, ttl: Optional[int], origin: Optional[str]) -> None:
         """Store data (ttl in ms, None: none), poison the key's fill lock,
         publish the key as changed by origin."""
 
     @abc.abstractmethod
-    def put_many(self, items: List[Tuple[str, bytes]], ttl: Optional[int],
+    async def put_many(self, items: List[Tuple[str, bytes]], ttl: Optional[int],
                  origin: Optional[str]) -> None:
         """put() of every (key, data)."""
 
     @abc.abstractmethod
-    def remove(self, key: str, origin: Optional[str]) -> bool:
+    async def remove(self, key: str, origin: Optional[str]) -> bool:
         """Delete key (poisoning its fill lock, publishing it); True if it
         was there."""
 
     @abc.abstractmethod
-    def remove_many(self, keys: List[str], origin: Optional[str]) -> int:
+    async def remove_many(self, keys: List[str], origin: Optional[str]) -> int:
         """remove() of every key; how many were there."""
 
     # ---- protocol 2: fill locks ----------------------------------------------
 
     @abc.abstractmethod
-    def lock(self, key: str, token: str, lease: float) -> bool:
+    async def lock(self, key: str, token: str, lease: float) -> bool:
         """Take key's fill lock for lease seconds; True if it is token's now
         (also when token held it already: a retried call gets its lock)."""
 
     @abc.abstractmethod
-    def lock_many(self, keys: List[str], token: str, lease: float) -> List[str]:
+    async def lock_many(self, keys: List[str], token: str, lease: float) -> List[str]:
         """lock() of each key with one token; the keys locked."""
 
     @abc.abstractmethod
-    def renew(self, items: List[Tuple[str, str]], lease: float) -> None:
+    async def renew(self, items: List[Tuple[str, str]], lease: float) -> None:
         """Extend the leases of the (key, token) locks still held by token."""
 
     @abc.abstractmethod
-    def lock_state(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
+    async def lock_state(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
                                                     List[Optional[str]]]:
         """Each key's stored bytes and its fill lock's state (None: no lock;
         see lock_holder and lock_failure)."""
 
     @abc.abstractmethod
-    def fill(self, key: str, data: bytes, ttl: Optional[int], token: str,
+    async def fill(self, key: str, data: bytes, ttl: Optional[int], token: str,
              origin: Optional[str], expect: Optional[str] = None) -> bool:
         """Store a loaded value if, in one atomic step, the key's fill lock
         is still token's (no corecache write poisoned it, its lease did not
@@ -533,17 +401,17 @@ class Store(abc.ABC):
         lock either way if it is token's.  True if stored."""
 
     @abc.abstractmethod
-    def fill_many(self, items: List[Tuple[str, bytes, Optional[str]]], ttl: Optional[int],
+    async def fill_many(self, items: List[Tuple[str, bytes, Optional[str]]], ttl: Optional[int],
                   token: str, origin: Optional[str]) -> List[str]:
         """fill() of every (key, data, expect); the keys stored."""
 
     @abc.abstractmethod
-    def unlock(self, key: str, token: str, failure: Optional[str] = None) -> None:
+    async def unlock(self, key: str, token: str, failure: Optional[str] = None) -> None:
         """Release key's fill lock if token holds it; with failure, leave
         that text to the processes waiting for this load."""
 
     @abc.abstractmethod
-    def unlock_many(self, keys: List[str], token: str) -> None:
+    async def unlock_many(self, keys: List[str], token: str) -> None:
         """unlock() of each key, without failure."""
 
     def keep(self, key: str, token: str, lease: float) -> None:
@@ -556,7 +424,7 @@ class Store(abc.ABC):
     # ---- protocol 3: the write-behind queue ----------------------------------
 
     @abc.abstractmethod
-    def queue_push(self, key: str, body: bytes, ttl: Optional[int], max_pending: int,
+    async def queue_push(self, key: str, body: bytes, ttl: Optional[int], max_pending: int,
                    origin: str) -> Tuple[Optional[bytes], int, bool]:
         """Queue body (b"v" + data or b"d") for key as origin's latest write,
         store (or delete) the cached value with it, publish the key.
@@ -565,7 +433,7 @@ class Store(abc.ABC):
         that another instance queued goes to that instance's done list."""
 
     @abc.abstractmethod
-    def queue_claim(self, consumer: str, n: int, lease: float
+    async def queue_claim(self, consumer: str, n: int, lease: float
                     ) -> Tuple[List[Tuple[str, bytes]], int, int, List[Tuple[int, str]]]:
         """Return claims whose lease ran out to the front of the queue
         (remembering, for FENCE_WINDOW_LEASES leases, whom they were taken
@@ -574,14 +442,14 @@ class Store(abc.ABC):
         list, emptied: (version, key)s of its records that others settled)."""
 
     @abc.abstractmethod
-    def queue_hold(self, consumer: str, keys: List[str], lease: float,
+    async def queue_hold(self, consumer: str, keys: List[str], lease: float,
                    abandon: bool = False) -> List[str]:
         """Renew consumer's claims of keys; the keys still held.  abandon:
         a key no longer held is one this consumer will not write, so its
         takeover needs no repair."""
 
     @abc.abstractmethod
-    def queue_ack(self, consumer: str, items: List[Tuple[str, bytes]]
+    async def queue_ack(self, consumer: str, items: List[Tuple[str, bytes]]
                   ) -> Tuple[Dict[str, str], int]:
         """Settle written (key, record)s.  Per key: "done" (it left the
         queue: another instance's record goes to its done list), "newer" (a
@@ -591,25 +459,25 @@ class Store(abc.ABC):
         late write), "gone" (nothing to do).  Returns (statuses, keys pending)."""
 
     @abc.abstractmethod
-    def queue_release(self, consumer: str, keys: List[str], final: bool = False) -> None:
+    async def queue_release(self, consumer: str, keys: List[str], final: bool = False) -> None:
         """Return consumer's claims of keys to the front of the queue;
         final: consumer is going away (its done list goes too)."""
 
     @abc.abstractmethod
-    def queue_settle(self, origin: str, keys: List[str]
+    async def queue_settle(self, origin: str, keys: List[str]
                      ) -> Tuple[List[Tuple[int, str]], List[Optional[bytes]]]:
         """In one atomic step: origin's done list (emptied) and the pending
         records of keys."""
 
     @abc.abstractmethod
-    def queue_records(self, keys: List[str]) -> List[Optional[bytes]]:
+    async def queue_records(self, keys: List[str]) -> List[Optional[bytes]]:
         """The pending records of keys."""
 
     @abc.abstractmethod
-    def queue_count(self) -> int:
+    async def queue_count(self) -> int:
         """Keys pending."""
 
-    def durability_warning(self) -> Optional[str]:
+    async def durability_warning(self) -> Optional[str]:
         """Why the write-behind queue would not survive a restart of the
         store, or None; asked of the store once (later calls: None), so that
         the instances on one store warn once between them."""
@@ -617,9 +485,9 @@ class Store(abc.ABC):
             if self._durability_asked:
                 return None
             self._durability_asked = True
-        return self._durability()
+        return await self._durability()
 
-    def _durability(self) -> Optional[str]:
+    async def _durability(self) -> Optional[str]:
         return None
 
     # ---- protocol 4: invalidations -------------------------------------------
@@ -627,14 +495,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def subscribe(self, callback: Callable[..., None], *, heartbeat: float = 1.0) -> Any:
         """Deliver invalidations to callback(event, origin, keys) with event
-        "up", "down" or "keys" (keys None: all).  Returns a handle with
-        close()."""
-
-
-def _items(mapping: Any) -> List[Tuple[Any, Any]]:
-    if hasattr(mapping, "items"):
-        return list(mapping.items())
-    raise TypeError(f"set_many takes a mapping, got {type(mapping).__name__}")
+        "up", "down", "keys" (keys None: all) or "tracked" (keys the server
+        saw changed by anyone, origin None).  Returns a handle with
+        ``aclose()``, ``up`` (the stream is up) and ``ensure()``, which starts
+        its listener if that waited for an event loop (aio)."""
 
 
 # ---- MemoryStore ------------------------------------------------------------
@@ -646,7 +510,10 @@ class _Subscription:
         self.callback = callback
         self.up = True
 
-    def close(self) -> None:
+    def ensure(self) -> None:
+        """Nothing to start: messages are delivered by the writers."""
+
+    async def aclose(self) -> None:
         self._store._unsubscribe(self)
 
 
@@ -732,22 +599,22 @@ class MemoryStore(Store):
             except Exception:  # a subscriber's failure is its own
                 log.exception("corecache: invalidation callback failed")
 
-    def fetch(self, key: str) -> Optional[bytes]:
+    async def fetch(self, key: str) -> Optional[bytes]:
         with self._mutex:
             entry = self._live(key, self._clock())
         return None if entry is None else entry[0]
 
-    def fetch_many(self, keys: List[str]) -> List[Optional[bytes]]:
+    async def fetch_many(self, keys: List[str]) -> List[Optional[bytes]]:
         now = self._clock()
         with self._mutex:
             entries = [self._live(k, now) for k in keys]
         return [None if e is None else e[0] for e in entries]
 
-    def fetch_ttl(self, key: str) -> Tuple[Optional[bytes], Optional[float]]:
-        datas, lefts = self.fetch_many_ttl([key])
+    async def fetch_ttl(self, key: str) -> Tuple[Optional[bytes], Optional[float]]:
+        datas, lefts = await self.fetch_many_ttl([key])
         return datas[0], lefts[0]
 
-    def fetch_many_ttl(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
+    async def fetch_many_ttl(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
                                                         List[Optional[float]]]:
         now = self._clock()
         datas: List[Optional[bytes]] = []
@@ -760,14 +627,14 @@ class MemoryStore(Store):
                              else entry[1] - now)
         return datas, lefts
 
-    def put(self, key: str, data: bytes, ttl: Optional[int], origin: Optional[str]) -> None:
+    async def put(self, key: str, data: bytes, ttl: Optional[int], origin: Optional[str]) -> None:
         now = self._clock()
         with self._mutex:
             self._poison(key, now)
             self._store(key, data, ttl, now)
         self._notify(origin, [key])
 
-    def put_many(self, items: List[Tuple[str, bytes]], ttl: Optional[int],
+    async def put_many(self, items: List[Tuple[str, bytes]], ttl: Optional[int],
                  origin: Optional[str]) -> None:
         now = self._clock()
         with self._mutex:
@@ -776,7 +643,7 @@ class MemoryStore(Store):
                 self._store(k, data, ttl, now)
         self._notify(origin, [k for k, _ in items])
 
-    def remove(self, key: str, origin: Optional[str]) -> bool:
+    async def remove(self, key: str, origin: Optional[str]) -> bool:
         now = self._clock()
         with self._mutex:
             self._poison(key, now)
@@ -785,7 +652,7 @@ class MemoryStore(Store):
         self._notify(origin, [key])
         return found
 
-    def remove_many(self, keys: List[str], origin: Optional[str]) -> int:
+    async def remove_many(self, keys: List[str], origin: Optional[str]) -> int:
         now = self._clock()
         with self._mutex:
             n = 0
@@ -797,7 +664,7 @@ class MemoryStore(Store):
         self._notify(origin, keys)
         return n
 
-    def clear(self) -> None:
+    async def clear(self) -> None:
         now = self._clock()
         with self._mutex:
             for k in self._data:
@@ -813,7 +680,7 @@ class MemoryStore(Store):
 
     # ---- fill locks --------------------------------------------------------
 
-    def lock(self, key: str, token: str, lease: float) -> bool:
+    async def lock(self, key: str, token: str, lease: float) -> bool:
         now = self._clock()
         with self._mutex:
             holder = lock_holder(self._lock_of(key, now))
@@ -822,10 +689,10 @@ class MemoryStore(Store):
             self._locks[key] = ("h:" + token, now + lease)
         return True
 
-    def lock_many(self, keys: List[str], token: str, lease: float) -> List[str]:
-        return [k for k in keys if self.lock(k, token, lease)]
+    async def lock_many(self, keys: List[str], token: str, lease: float) -> List[str]:
+        return [k for k in keys if await self.lock(k, token, lease)]
 
-    def renew(self, items: List[Tuple[str, str]], lease: float) -> None:
+    async def renew(self, items: List[Tuple[str, str]], lease: float) -> None:
         now = self._clock()
         with self._mutex:
             for k, token in items:
@@ -833,7 +700,7 @@ class MemoryStore(Store):
                 if held is not None and held[1] > now and held[0] == "h:" + token:
                     self._locks[k] = (held[0], now + lease)
 
-    def lock_state(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
+    async def lock_state(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
                                                     List[Optional[str]]]:
         now = self._clock()
         with self._mutex:
@@ -852,7 +719,7 @@ class MemoryStore(Store):
         self._store(key, data, ttl, now)
         return True
 
-    def fill(self, key: str, data: bytes, ttl: Optional[int], token: str,
+    async def fill(self, key: str, data: bytes, ttl: Optional[int], token: str,
              origin: Optional[str], expect: Optional[str] = None) -> bool:
         now = self._clock()
         with self._mutex:
@@ -861,7 +728,7 @@ class MemoryStore(Store):
             self._notify(origin, [key])
         return done
 
-    def fill_many(self, items: List[Tuple[str, bytes, Optional[str]]], ttl: Optional[int],
+    async def fill_many(self, items: List[Tuple[str, bytes, Optional[str]]], ttl: Optional[int],
                   token: str, origin: Optional[str]) -> List[str]:
         now = self._clock()
         with self._mutex:
@@ -871,7 +738,7 @@ class MemoryStore(Store):
             self._notify(origin, stored)
         return stored
 
-    def unlock(self, key: str, token: str, failure: Optional[str] = None) -> None:
+    async def unlock(self, key: str, token: str, failure: Optional[str] = None) -> None:
         now = self._clock()
         with self._mutex:
             if self._lock_of(key, now) == "h:" + token:
@@ -880,9 +747,9 @@ class MemoryStore(Store):
                 else:
                     self._locks[key] = (f"f:{token}:{failure}", now + LOCK_FAILURE_TTL)
 
-    def unlock_many(self, keys: List[str], token: str) -> None:
+    async def unlock_many(self, keys: List[str], token: str) -> None:
         for k in keys:
-            self.unlock(k, token)
+            await self.unlock(k, token)
 
     # ---- write-behind queue ------------------------------------------------
 
@@ -895,7 +762,7 @@ class MemoryStore(Store):
         if origin and origin != by:
             self._done.setdefault(origin, []).append((version, key))
 
-    def queue_push(self, key: str, body: bytes, ttl: Optional[int], max_pending: int,
+    async def queue_push(self, key: str, body: bytes, ttl: Optional[int], max_pending: int,
                    origin: str) -> Tuple[Optional[bytes], int, bool]:
         now = self._clock()
         with self._mutex:
@@ -932,7 +799,7 @@ class MemoryStore(Store):
             del self._kept[k]
         return len(expired)
 
-    def queue_claim(self, consumer: str, n: int, lease: float
+    async def queue_claim(self, consumer: str, n: int, lease: float
                     ) -> Tuple[List[Tuple[str, bytes]], int, int, List[Tuple[int, str]]]:
         now = self._clock()
         with self._mutex:
@@ -948,7 +815,7 @@ class MemoryStore(Store):
             done = self._done.pop(consumer, [])
             return out, len(self._pending), reclaimed, done
 
-    def queue_hold(self, consumer: str, keys: List[str], lease: float,
+    async def queue_hold(self, consumer: str, keys: List[str], lease: float,
                    abandon: bool = False) -> List[str]:
         now = self._clock()
         held = []
@@ -964,7 +831,7 @@ class MemoryStore(Store):
                         del self._kept[k]   # it will not write: nothing to repair
         return held
 
-    def queue_ack(self, consumer: str, items: List[Tuple[str, bytes]]
+    async def queue_ack(self, consumer: str, items: List[Tuple[str, bytes]]
                   ) -> Tuple[Dict[str, str], int]:
         statuses: Dict[str, str] = {}
         with self._mutex:
@@ -1006,7 +873,7 @@ class MemoryStore(Store):
                     statuses[k] = "gone"
             return statuses, len(self._pending)
 
-    def queue_release(self, consumer: str, keys: List[str], final: bool = False) -> None:
+    async def queue_release(self, consumer: str, keys: List[str], final: bool = False) -> None:
         with self._mutex:
             for k in reversed(keys):
                 claim = self._claims.get(k)
@@ -1018,16 +885,16 @@ class MemoryStore(Store):
             if final:
                 self._done.pop(consumer, None)
 
-    def queue_settle(self, origin: str, keys: List[str]
+    async def queue_settle(self, origin: str, keys: List[str]
                      ) -> Tuple[List[Tuple[int, str]], List[Optional[bytes]]]:
         with self._mutex:
             return self._done.pop(origin, []), [self._pending.get(k) for k in keys]
 
-    def queue_records(self, keys: List[str]) -> List[Optional[bytes]]:
+    async def queue_records(self, keys: List[str]) -> List[Optional[bytes]]:
         with self._mutex:
             return [self._pending.get(k) for k in keys]
 
-    def queue_count(self) -> int:
+    async def queue_count(self) -> int:
         with self._mutex:
             return len(self._pending)
 

@@ -1,5 +1,6 @@
-"""``cached``: a read-through cache around a function, with stampede
-protection."""
+# asyncio source of corecache/distributed/decorator.py (generated from it by _unasync.py)
+"""``cached``: a read-through cache around a function (aio: a coroutine
+function), with stampede protection."""
 from __future__ import annotations
 
 import functools
@@ -7,7 +8,7 @@ import hashlib
 import math
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from ..config import check_callable
+from ...config import check_callable
 from ._base import Cache
 from .stores import Store
 
@@ -63,7 +64,7 @@ def cached(store: Store, *, ttl: Optional[float], key: Optional[Callable[..., An
     :func:`make_key` does; ``key=`` replaces the arguments' part with
     ``key(*args, **kwargs)``.  The wrapper has ``cache`` (the underlying
     cache), ``invalidate(*args, **kwargs)``, ``key_of(*args, **kwargs)``,
-    ``stats()`` and ``close()``.
+    ``stats()`` and ``aclose()``.
 
     :param store: a MemoryStore or RedisStore.
     :param ttl: seconds results live in the store.
@@ -99,17 +100,17 @@ def cached(store: Store, *, ttl: Optional[float], key: Optional[Callable[..., An
         get_or_load = cache.get_or_load
 
         @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return get_or_load(key_of(*args, **kwargs), func, *args, **kwargs)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return await get_or_load(key_of(*args, **kwargs), func, *args, **kwargs)
 
-        def invalidate(*args: Any, **kwargs: Any) -> bool:
-            return cache.delete(key_of(*args, **kwargs))
+        async def invalidate(*args: Any, **kwargs: Any) -> bool:
+            return await cache.delete(key_of(*args, **kwargs))
 
         wrapper.cache = cache              # type: ignore[attr-defined]
         wrapper.key_of = key_of            # type: ignore[attr-defined]
         wrapper.invalidate = invalidate    # type: ignore[attr-defined]
         wrapper.stats = cache.stats        # type: ignore[attr-defined]
-        wrapper.close = cache.close        # type: ignore[attr-defined]
+        wrapper.aclose = cache.aclose      # type: ignore[attr-defined]
         return wrapper
 
     return decorate

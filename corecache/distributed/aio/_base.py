@@ -1,11 +1,13 @@
+# asyncio source of corecache/distributed/_base.py (generated from it by _unasync.py)
 """What every distributed pattern shares: the tiers (an optional local
 LRUCache in front of a store), the read path with stampede protection, and
 statistics.
 
 Read path of one key (``_get``), after a local miss:
 
-1. in-process single flight (:class:`SingleFlight`): one thread per key
-   goes on, the others wait for its result (or its exception);
+1. in-process single flight (``_io.Flights``): one computation per key
+   (a thread's; in aio one task per event loop) goes on, the other lookups
+   wait for its result (or its exception);
 2. the store: a hit fills the local tier (for no longer than the store
    entry has left) and returns;
 3. a miss takes the key's fill lock in the store (a token of this call;
@@ -37,210 +39,41 @@ error and loads without it (the value is not stored): the loader answers,
 and the local tier still works.  Writes never pretend: a store failure on a
 write raises.
 
-I/O happens at the store's protocol methods, the loader calls and
-``_sleep``; nothing here waits on a thread primitive but the single
-flight's, which keeps the logic open to an asyncio twin.
+This module is the asyncio source; ``corecache/distributed/_base.py`` is
+generated from it (``_unasync.py``).  I/O happens at the store's protocol
+methods, the loader calls (``_io.call``) and ``_sleep``; what differs
+between the styles is in ``_io``.
 """
 from __future__ import annotations
 
-import math
+from __future__ import annotations
+
 import secrets
-import threading
-import time
 import uuid
 from time import monotonic
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from .._common import Flight
-from ..config import check_callable, check_seconds, check_ttl
-from ..exceptions import LoadFailed, StoreError
-from .stats import Counters, DistributedStats
-from .stores import (MISSING, Store, lock_failure, lock_holder, norm_key, sha1, storable,
-                     write_key)
+from ...config import check_callable, check_ttl
+from ...exceptions import LoadFailed, StoreError
+from .._protocol import (MISSING, FillGuard, check_lease, check_local, failure_text,
+                         lock_failure, lock_holder, min_ttl, never, norm_key, sha1, storable,
+                         write_key)
+from ..stats import Counters, DistributedStats
+from ._io import Flights, Reads, call, fast_getter, sleep
+from .stores import Store
 
-__all__ = ["Cache", "SingleFlight"]
-
-_get_ident = threading.get_ident
+__all__ = ["Cache", "FillGuard", "check_store", "check_local", "check_lease", "min_ttl",
+           "never", "failure_text"]
 
 # outcomes of a lookup, as counter names (a waiter counts its leader's)
 LOCAL, STORE, MISS = "local_extra", "store_hits", "misses"
 
 
-def _reentered(key: str) -> RuntimeError:
-    return RuntimeError(f"the loader of key {key!r} asked for the same key "
-                        f"(it would wait for itself)")
-
-
-class SingleFlight:
-    """Concurrent lookups of one key in this process share one leader's work.
-
-    The interface (what a shared implementation must offer)::
-
-        leader, flight = sf.begin(key)     # RuntimeError if this thread leads key already
-        if leader:
-            try:
-                result = work()
-            except BaseException as exc:
-                sf.finish(key, flight, error=exc)
-                raise
-            sf.finish(key, flight, result)
-        else:
-            result = flight.wait()         # the leader's result, or its exception raised
-
-        lead, follow = sf.begin_many(keys) # keys this thread leads, {key: flight} of others
-        sf.finish_many(lead, {key: result}, error=None)
-
-    A flight is finished exactly once, by its leader; ``finish`` forgets it
-    before waking the waiters, so a lookup after the result starts anew.
-    """
-
-    __slots__ = ("_lock", "_flights")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._flights: Dict[str, Flight] = {}
-
-    def begin(self, key: str) -> Tuple[bool, Flight]:
-        with self._lock:
-            flight = self._flights.get(key)
-            if flight is None:
-                flight = self._flights[key] = Flight()
-                return True, flight
-        if flight.owner == _get_ident():
-            raise _reentered(key)
-        return False, flight
-
-    def finish(self, key: str, flight: Flight, result: Any = None,
-               error: Optional[BaseException] = None) -> None:
-        with self._lock:
-            if self._flights.get(key) is flight:
-                del self._flights[key]
-        if error is not None:
-            flight.fail(error)
-        else:
-            flight.succeed(result)
-
-    def begin_many(self, keys: List[str]) -> Tuple[List[str], Dict[str, Flight]]:
-        lead: List[str] = []
-        follow: Dict[str, Flight] = {}
-        me = _get_ident()
-        with self._lock:
-            for k in keys:
-                flight = self._flights.get(k)
-                if flight is None:
-                    self._flights[k] = Flight()
-                    lead.append(k)
-                elif flight.owner == me:
-                    for mine in lead:
-                        del self._flights[mine]
-                    raise _reentered(k)
-                else:
-                    follow[k] = flight
-        return lead, follow
-
-    def finish_many(self, keys: List[str], results: Dict[str, Any],
-                    error: Optional[BaseException] = None) -> None:
-        with self._lock:
-            flights = [(k, self._flights.pop(k)) for k in keys if k in self._flights]
-        for k, flight in flights:
-            if error is not None:
-                flight.fail(error)
-            else:
-                flight.succeed(results.get(k))
-
-
-class _Ticket:
-    __slots__ = ("key", "epoch", "dirty")
-
-    def __init__(self, key: str, epoch: int) -> None:
-        self.key = key
-        self.epoch = epoch
-        self.dirty = False
-
-
-class FillGuard:
-    """Keeps a value read from the store out of the local tier when the key
-    changed while it was being read.
-
-    A fill registers a ticket before reading the store; an invalidation
-    marks every ticket of its key dirty, and a lost channel bumps the
-    epoch.  The filler puts the value into the local tier *first* and then
-    checks its ticket, dropping the entry if it went dirty; the invalidation
-    marks first and drops the entry afterwards.  Whatever the interleaving,
-    a value that an invalidation overtook does not stay.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._watch: Dict[str, List[_Ticket]] = {}
-        self._epoch = 0
-
-    def begin(self, key: str) -> _Ticket:
-        with self._lock:
-            ticket = _Ticket(key, self._epoch)
-            self._watch.setdefault(key, []).append(ticket)
-        return ticket
-
-    def end(self, ticket: _Ticket) -> bool:
-        """Unregister; True if nothing invalidated the key meanwhile."""
-        with self._lock:
-            tickets = self._watch.get(ticket.key)
-            if tickets is not None:
-                try:
-                    tickets.remove(ticket)
-                except ValueError:
-                    pass
-                if not tickets:
-                    del self._watch[ticket.key]
-            return not ticket.dirty and ticket.epoch == self._epoch
-
-    def invalidate(self, key: str, keep: Optional[_Ticket] = None) -> None:
-        with self._lock:
-            for ticket in self._watch.get(key, ()):
-                if ticket is not keep:
-                    ticket.dirty = True
-
-    def invalidate_all(self) -> None:
-        with self._lock:
-            self._epoch += 1
-
-
 def check_store(store: Any) -> Store:
     if not isinstance(store, Store):
         raise TypeError(f"store must be a corecache.distributed store (MemoryStore, "
-                        f"RedisStore), got {store!r}")
+                        f"RedisStore) of this style, got {store!r}")
     return store
-
-
-def check_local(local: Any, name: str = "local") -> Any:
-    if local is None:
-        return None
-    for attr in ("get", "set", "pop", "peek", "clear", "stats"):
-        if not callable(getattr(local, attr, None)):
-            raise TypeError(f"{name} must be a corecache.LRUCache or None, got {local!r}")
-    return local
-
-
-def check_lease(value: Any, name: str) -> float:
-    seconds = check_seconds(value, name, allow_inf=False)
-    if seconds is None:
-        raise TypeError(f"{name} must be a positive number of seconds, got None")
-    return seconds
-
-
-def min_ttl(*ttls: Optional[float]) -> Optional[float]:
-    finite = [t for t in ttls if t is not None and t != math.inf]
-    return min(finite) if finite else None
-
-
-def never(key: Any, default: Any = None) -> Any:
-    """The lookup of a local tier that is not there (or is bypassed)."""
-    return default
-
-
-def failure_text(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 class Cache:
@@ -299,7 +132,8 @@ class Cache:
         if self._local is not None:
             self._local_ttl = min_ttl(self._local.default_ttl, self._store_ttl)
         self._id = uuid.uuid4().hex   # origin of this instance's writes
-        self._flight = SingleFlight()
+        self._flight = Flights()
+        self._reads = Reads(self._store)
         self._c = Counters()
         self._closed = False
         self._local_get: Callable[[Any, Any], Any] = (
@@ -308,8 +142,7 @@ class Cache:
         self.get: Callable[..., Any] = self._fast_get or self._get_plain
 
     def _make_fast_get(self) -> Optional[Callable[..., Any]]:
-        getter = getattr(self._local, "getter", None)
-        return getter(self._get_slow) if getter is not None else None
+        return fast_getter(self._local, self._get_slow)
 
     # ---- properties --------------------------------------------------------
 
@@ -323,30 +156,31 @@ class Cache:
 
     # ---- I/O seams ---------------------------------------------------------
 
-    def _sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+    async def _sleep(self, seconds: float) -> None:
+        await sleep(seconds)
 
     # ---- reads -------------------------------------------------------------
 
-    def _get_plain(self, key: Any, default: Any = None) -> Any:
+    async def _get_plain(self, key: Any, default: Any = None) -> Any:
         """``get(key, default=None)``: the value of key from the local tier,
         else the store, else the loader (if any); ``default`` when no tier
         has it and there is no loader."""
         value = self._local_get(key, MISSING)
         if value is not MISSING:
             return value
-        return self._get_slow(key, default)
+        return await self._get_slow(key, default)
 
-    def _get_slow(self, key: Any, default: Any) -> Any:
+    async def _get_slow(self, key: Any, default: Any) -> Any:
         k = norm_key(key)
         if k is not key and self._local is not None:
             value = self._local_get(k, MISSING)
             if value is not MISSING:
                 return value
-        value = self._get(k, self._loader_for(k))
+        value = await self._get(k, self._loader_for(k))
         return default if value is MISSING else value
 
-    def get_or_load(self, key: Any, load: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def get_or_load(self, key: Any, load: Callable[..., Any], *args: Any,
+                          **kwargs: Any) -> Any:
         """The value of key from the local tier or the store; on a miss of
         both, ``load(*args, **kwargs)``, stampede-protected and stored as
         ``get`` does with the loader."""
@@ -354,41 +188,39 @@ class Cache:
         if value is not MISSING:
             return value
         k = norm_key(key)
-        return self._get(k, lambda: load(*args, **kwargs))
+        return await self._get(k, lambda: load(*args, **kwargs))
 
     def _loader_for(self, key: str) -> Optional[Callable[[], Any]]:
         if self._loader is not None:
             loader = self._loader
             return lambda: loader(key)
         if self._loader_many is not None:
-            def load_one() -> Any:
-                found = self._load_many_call([key])
+            async def load_one() -> Any:
+                found = await self._load_many_call([key])
                 if key not in found:
                     raise KeyError(key)
                 return found[key]
             return load_one
         return None
 
-    def _get(self, key: str, load: Optional[Callable[[], Any]]) -> Any:
+    async def _get(self, key: str, load: Optional[Callable[[], Any]]) -> Any:
         """The value of a normalized key (MISSING if absent and no loader)."""
-        leader, flight = self._flight.begin(key)
-        if not leader:
-            try:
-                value, outcome = flight.wait()
-            except BaseException:
-                self._c.add2(MISS, "flight_waits")
-                raise
-            self._c.add2(outcome, "flight_waits")
-            return value
-        try:
-            result = self._lead(key, load)
-        except BaseException as exc:
-            self._flight.finish(key, flight, error=exc)
-            raise
-        self._flight.finish(key, flight, result)
-        return result[0]
+        led = []
 
-    def _lead(self, key: str, load: Optional[Callable[[], Any]]) -> Tuple[Any, str]:
+        async def lead() -> Tuple[Any, str]:
+            led.append(True)
+            return await self._lead(key, load)
+        try:
+            value, outcome = await self._flight.run(key, lead)
+        except BaseException:
+            if not led:      # a waiter counts what its leader found
+                self._c.add2(MISS, "flight_waits")
+            raise
+        if not led:
+            self._c.add2(outcome, "flight_waits")
+        return value
+
+    async def _lead(self, key: str, load: Optional[Callable[[], Any]]) -> Tuple[Any, str]:
         local = self._local
         if local is not None:
             value = local.peek(key, MISSING)   # filled while we queued
@@ -397,26 +229,26 @@ class Cache:
                 return value, LOCAL
         if not storable(key):    # cannot name a stored entry: the loader answers
             self._c.add(MISS)
-            return (MISSING if load is None else self._call_loader(load)), MISS
+            return (MISSING if load is None else await self._call_loader(load)), MISS
         ticket = self._begin(key)
         try:
-            value, local_ttl, outcome = self._resolve(key, load)
+            value, local_ttl, outcome = await self._resolve(key, load)
         except BaseException:
             self._end(ticket)
             raise
         self._fill_local(key, value, local_ttl, ticket)
         return value, outcome
 
-    def _resolve(self, key: str, load: Optional[Callable[[], Any]]) -> Tuple[Any, Any, str]:
+    async def _resolve(self, key: str, load: Optional[Callable[[], Any]]) -> Tuple[Any, Any, str]:
         """(value or MISSING, local TTL: None for the default, 0 for no
         fill, else seconds; the outcome counted)."""
         try:
-            found = self._lookup(key)
+            found = await self._lookup(key)
         except StoreError:
             self._c.add2("store_errors", MISS)
             if load is None:
                 return MISSING, 0, MISS
-            return self._load_value(key, load)[1], None, MISS
+            return (await self._load_value(key, load))[1], None, MISS
         if found is not MISSING:
             if found[0] is MISSING:     # a pending delete: absent, do not load
                 self._c.add(MISS)
@@ -426,41 +258,45 @@ class Cache:
         self._c.add(MISS)
         if load is None:
             return MISSING, 0, MISS
-        value, local_ttl = self._load_guarded(key, load)
+        value, local_ttl = await self._load_guarded(key, load)
         return value, local_ttl, MISS
 
-    def _lookup(self, key: str) -> Any:
+    async def _lookup(self, key: str) -> Any:
         """(value, local TTL) from the store, or MISSING.  (MISSING, 0) is
         "absent, do not load" (a pending delete of write-behind)."""
         if self._local is None:
-            data, left = self._store.fetch(key), None
+            data, left = await self._reads.fetch_ttl(key, False)
         else:
             sent = monotonic()
-            data, left = self._store.fetch_ttl(key)
+            data, left = await self._reads.fetch_ttl(key)
             left = self._left(left, sent)
         if data is None:
-            return self._peek_more([key]).get(key, MISSING)
+            return (await self._peek_more([key])).get(key, MISSING)
         value = self._store.decode(key, data)
         return MISSING if value is MISSING else (value, self._cap(left))
 
-    def _peek_more(self, keys: List[str]) -> Dict[str, Tuple[Any, Any]]:
+    async def _peek_more(self, keys: List[str]) -> Dict[str, Tuple[Any, Any]]:
         """{key: (value, local TTL)} of keys the store has no value of, from
         elsewhere in the store (write-behind: its pending writes)."""
         return {}
 
-    def _recheck(self, keys: List[str]) -> Tuple[Dict[str, Tuple[Any, Any]],
+    async def _fetch_many(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
+                                                          List[Optional[float]]]:
+        """The stored bytes of keys, and (with a local tier) what each entry
+        has left now, at most (None: no expiry, or no local tier)."""
+        if self._local is None:
+            return await self._store.fetch_many(keys), [None] * len(keys)
+        sent = monotonic()
+        datas, lefts = await self._store.fetch_many_ttl(keys)
+        return datas, [self._left(left, sent) for left in lefts]
+
+    async def _recheck(self, keys: List[str]) -> Tuple[Dict[str, Tuple[Any, Any]],
                                                   Dict[str, Optional[str]]]:
         """Under the fill locks, before loading: ({key: (value, local TTL)}
         of the keys stored meanwhile, {key: what a fill must find there}:
         None for absent, else the SHA-1 of the bytes seen (a value the
         serializer refuses is replaced by the fill))."""
-        lefts: List[Optional[float]]
-        if self._local is None:
-            datas, lefts = self._store.fetch_many(keys), [None] * len(keys)
-        else:
-            sent = monotonic()
-            datas, lefts = self._store.fetch_many_ttl(keys)
-            lefts = [self._left(left, sent) for left in lefts]
+        datas, lefts = await self._fetch_many(keys)
         found: Dict[str, Tuple[Any, Any]] = {}
         expects: Dict[str, Optional[str]] = {}
         absent = []
@@ -475,7 +311,7 @@ class Cache:
             else:
                 found[k] = (value, self._cap(left))
         if absent:
-            for k, got in self._peek_more(absent).items():
+            for k, got in (await self._peek_more(absent)).items():
                 if got[0] is not MISSING:
                     found[k] = got
         return found, expects
@@ -505,11 +341,11 @@ class Cache:
     def _decoded(self, key: str, data: Optional[bytes]) -> Any:
         return MISSING if data is None else self._store.decode(key, data)
 
-    def _call_loader(self, load: Callable[[], Any]) -> Any:
+    async def _call_loader(self, load: Callable[[], Any]) -> Any:
         """One loader call, counted."""
         t0 = self._c.load_latency.start()
         try:
-            value = load()
+            value = await call(load)
         except BaseException:
             self._c.add("load_errors")
             raise
@@ -518,9 +354,9 @@ class Cache:
         self._c.add("loads")
         return value
 
-    def _load_value(self, key: str, load: Callable[[], Any]) -> Tuple[bytes, Any]:
+    async def _load_value(self, key: str, load: Callable[[], Any]) -> Tuple[bytes, Any]:
         """(serialized, value) of one loader call, counted."""
-        value = self._call_loader(load)
+        value = await self._call_loader(load)
         data = self._store.encode(value, key, self._ttl_ms)
         return data, self._roundtrip(key, data, value)
 
@@ -532,7 +368,7 @@ class Cache:
     def _token(self) -> str:
         return secrets.token_hex(8)
 
-    def _load_guarded(self, key: str, load: Callable[[], Any]) -> Tuple[Any, Any]:
+    async def _load_guarded(self, key: str, load: Callable[[], Any]) -> Tuple[Any, Any]:
         """(value, local TTL) of a miss: loaded under the fill lock, or
         another process's load waited for (see the module docstring)."""
         store = self._store
@@ -542,27 +378,27 @@ class Cache:
         delay = 0.002
         while True:
             try:
-                locked = store.lock(key, token, self._lock_lease)
+                locked = await store.lock(key, token, self._lock_lease)
             except StoreError:
                 self._c.add("store_errors")
-                return self._load_value(key, load)[1], None
+                return (await self._load_value(key, load))[1], None
             if locked:
-                return self._load_locked(key, load, token)
+                return await self._load_locked(key, load, token)
             if not self._stampede:       # load too; the lock's holder stores its own
-                return self._load_value(key, load)[1], None
+                return (await self._load_value(key, load))[1], None
             # another process loads: wait for its value
             while True:
                 left = deadline - monotonic()
                 if left <= 0:
                     self._c.add("lock_timeouts")
-                    return self._load_value(key, load)[1], None
-                self._sleep(min(delay, left))
+                    return (await self._load_value(key, load))[1], None
+                await self._sleep(min(delay, left))
                 delay = min(delay * 2, 0.05)
                 try:
-                    datas, states = store.lock_state([key])
+                    datas, states = await store.lock_state([key])
                 except StoreError:
                     self._c.add("store_errors")
-                    return self._load_value(key, load)[1], None
+                    return (await self._load_value(key, load))[1], None
                 value = self._decoded(key, datas[0])
                 if value is not MISSING:
                     self._c.add("lock_waits")
@@ -582,52 +418,55 @@ class Cache:
                           f"one waited for it: {text} (the waiters of a load share its "
                           f"failure; the next lookup loads anew)", key)
 
-    def _load_locked(self, key: str, load: Callable[[], Any], token: str) -> Tuple[Any, Any]:
+    async def _load_locked(self, key: str, load: Callable[[], Any], token: str) -> Tuple[Any, Any]:
         store = self._store
         store.keep(key, token, self._lock_lease)
         try:
             expect = None
             try:   # a load may have finished between our miss and our lock
-                found, expects = self._recheck([key])
+                found, expects = await self._recheck([key])
                 if key in found:
                     self._c.add("lock_waits")
-                    self._unlock(key, token)
+                    await self._unlock(key, token)
                     return found[key]
                 expect = expects[key]
             except StoreError:
                 self._c.add("store_errors")
             try:
-                data, value = self._load_value(key, load)
+                data, value = await self._load_value(key, load)
             except BaseException as exc:
-                self._unlock(key, token, failure_text(exc) if isinstance(exc, Exception)
+                await self._unlock(key, token, failure_text(exc) if isinstance(exc, Exception)
                              else None)
                 raise
             started = monotonic()
+            self._expect([key])
             try:
-                stored = store.fill(key, data, self._ttl_ms, token, self._id, expect)
+                stored = await store.fill(key, data, self._ttl_ms, token, self._id, expect)
             except StoreError:
+                self._unexpect([key])
                 self._c.add("store_errors")
-                self._unlock(key, token)
+                await self._unlock(key, token)
                 return value, None
             if not stored:   # a write came in while we loaded: ours is older
+                self._unexpect([key])
                 self._c.add("stale_fills")
                 return value, 0
             return value, self._since(started)
         finally:
             store.drop(key, token)
 
-    def _unlock(self, key: str, token: str, failure: Optional[str] = None) -> None:
+    async def _unlock(self, key: str, token: str, failure: Optional[str] = None) -> None:
         try:
-            self._store.unlock(key, token, failure)
+            await self._store.unlock(key, token, failure)
         except StoreError:
             self._c.add("store_errors")
 
-    def _load_many_call(self, keys: List[str]) -> Dict[str, Any]:
+    async def _load_many_call(self, keys: List[str]) -> Dict[str, Any]:
         """The loader over a batch: {key: value} of the keys that exist."""
         t0 = self._c.load_latency.start()
         try:
             if self._loader_many is not None:
-                result = self._loader_many(list(keys))
+                result = await call(self._loader_many, list(keys))
                 if not hasattr(result, "items"):
                     raise TypeError(f"loader_many must return a mapping, got "
                                     f"{type(result).__name__}")
@@ -641,7 +480,7 @@ class Cache:
                 found = {}
                 for k in keys:
                     try:
-                        found[k] = self._loader(k)  # type: ignore[misc]
+                        found[k] = await call(self._loader, k)
                     except KeyError:
                         pass
         except BaseException:
@@ -652,52 +491,53 @@ class Cache:
         self._c.add("loads", len(found))
         return found
 
-    def _load_many(self, keys: List[str]) -> Dict[str, Tuple[bytes, Any]]:
+    async def _load_many(self, keys: List[str]) -> Dict[str, Tuple[bytes, Any]]:
         """{key: (serialized, value)} of the keys the loader found."""
         out = {}
-        for k, v in self._load_many_call(keys).items():
+        for k, v in (await self._load_many_call(keys)).items():
             data = self._store.encode(v, k, self._ttl_ms)
             out[k] = (data, self._roundtrip(k, data, v))
         return out
 
-    def _load_many_unstored(self, keys: List[str]) -> Dict[str, Tuple[Any, Any]]:
+    async def _load_many_unstored(self, keys: List[str]) -> Dict[str, Tuple[Any, Any]]:
         """Loaded without storing (the store failed, or another process
         holds the fill lock): the local tier may still keep them."""
-        return {k: (v, None) for k, (_, v) in self._load_many(keys).items()}
+        return {k: (v, None) for k, (_, v) in (await self._load_many(keys)).items()}
 
-    def _load_many_guarded(self, keys: List[str], deadline: float) -> Dict[str, Tuple[Any, Any]]:
+    async def _load_many_guarded(self, keys: List[str],
+                                 deadline: float) -> Dict[str, Tuple[Any, Any]]:
         """{key: (value, local TTL)} of the keys found, loaded under their
         fill locks or waited for."""
         store = self._store
         token = self._token()
         started = monotonic()
         try:
-            locked = store.lock_many(keys, token, self._lock_lease)
+            locked = await store.lock_many(keys, token, self._lock_lease)
         except StoreError:
             self._c.add("store_errors")
-            return self._load_many_unstored(keys)
+            return await self._load_many_unstored(keys)
         out: Dict[str, Tuple[Any, Any]] = {}
         if locked:
-            out.update(self._load_many_locked(locked, token))
+            out.update(await self._load_many_locked(locked, token))
         mine = set(locked)
         waiting = [k for k in keys if k not in mine]
         if not self._stampede:
-            out.update(self._load_many_unstored(waiting))
+            out.update(await self._load_many_unstored(waiting))
             return out
         delay = 0.002
         while waiting:
             left = deadline - monotonic()
             if left <= 0:
                 self._c.add("lock_timeouts", len(waiting))
-                out.update(self._load_many_unstored(waiting))
+                out.update(await self._load_many_unstored(waiting))
                 break
-            self._sleep(min(delay, left))
+            await self._sleep(min(delay, left))
             delay = min(delay * 2, 0.05)
             try:
-                datas, states = store.lock_state(waiting)
+                datas, states = await store.lock_state(waiting)
             except StoreError:
                 self._c.add("store_errors")
-                out.update(self._load_many_unstored(waiting))
+                out.update(await self._load_many_unstored(waiting))
                 break
             free = []
             still = []
@@ -713,11 +553,11 @@ class Cache:
                 else:
                     free.append(k)
             if free:   # their loader died, or a delete cancelled it: compete again
-                out.update(self._load_many_guarded(free, deadline))
+                out.update(await self._load_many_guarded(free, deadline))
             waiting = still
         return out
 
-    def _load_many_locked(self, keys: List[str], token: str) -> Dict[str, Tuple[Any, Any]]:
+    async def _load_many_locked(self, keys: List[str], token: str) -> Dict[str, Tuple[Any, Any]]:
         store = self._store
         for k in keys:
             store.keep(k, token, self._lock_lease)
@@ -726,42 +566,45 @@ class Cache:
             rest = keys
             expects: Dict[str, Optional[str]] = {}
             try:   # loaded meanwhile?
-                found, expects = self._recheck(keys)
+                found, expects = await self._recheck(keys)
                 if found:
                     self._c.add("lock_waits", len(found))
                     out.update(found)
-                    store.unlock_many(list(found), token)
+                    await store.unlock_many(list(found), token)
                     rest = [k for k in keys if k not in found]
             except StoreError:
                 self._c.add("store_errors")
             try:
-                loaded = self._load_many(rest) if rest else {}
+                loaded = await self._load_many(rest) if rest else {}
             except BaseException as exc:
                 text = failure_text(exc) if isinstance(exc, Exception) else None
                 for k in rest:
-                    self._unlock(k, token, text)
+                    await self._unlock(k, token, text)
                 raise
             absent = [k for k in rest if k not in loaded]
             if absent:
                 try:
-                    store.unlock_many(absent, token)
+                    await store.unlock_many(absent, token)
                 except StoreError:
                     self._c.add("store_errors")
             started = monotonic()
             refused: Any = 0     # refused fills stay out of the local tier
+            self._expect(list(loaded))
             try:
-                stored = set(store.fill_many(
+                stored = set(await store.fill_many(
                     [(k, d, expects.get(k)) for k, (d, _) in loaded.items()],
                     self._ttl_ms, token, self._id))
             except StoreError:
+                self._unexpect(list(loaded))
                 self._c.add("store_errors")
                 stored, refused = set(), None
                 try:
-                    store.unlock_many(list(loaded), token)
+                    await store.unlock_many(list(loaded), token)
                 except StoreError:
                     pass
             else:
                 if len(stored) < len(loaded):
+                    self._unexpect([k for k in loaded if k not in stored])
                     self._c.add("stale_fills", len(loaded) - len(stored))
             ttl = self._since(started)
             for k, (_, v) in loaded.items():
@@ -773,7 +616,7 @@ class Cache:
 
     # ---- batches -----------------------------------------------------------
 
-    def get_many(self, keys: Iterable[Any]) -> Dict[str, Any]:
+    async def get_many(self, keys: Iterable[Any]) -> Dict[str, Any]:
         """{key: value} for every key found in a tier or produced by the
         loader (``loader_many`` if given): one store round trip for the
         keys the local tier lacks, one loader call for those the store
@@ -788,30 +631,28 @@ class Cache:
             else:
                 out[k] = value
         if missing:
-            lead, follow = self._flight.begin_many(missing)
-            if lead:
-                try:
-                    found = self._resolve_many(lead)
-                except BaseException as exc:
-                    self._flight.finish_many(lead, {}, exc)
-                    raise
-                self._flight.finish_many(lead, found)
-                for k, (value, _) in found.items():
-                    if value is not MISSING:
-                        out[k] = value
-            for k, flight in follow.items():
-                try:
-                    result = flight.wait()
-                except BaseException:
+            leading = []
+
+            async def lead(keys: List[str]) -> Dict[str, Tuple[Any, str]]:
+                leading.append(True)
+                found = await self._resolve_many(keys)
+                leading.append(False)
+                return found
+            try:
+                results, followed = await self._flight.run_many(missing, lead)
+            except BaseException:
+                if not leading or not leading[-1]:   # a waiter's failure, not ours
                     self._c.add2(MISS, "flight_waits")
-                    raise
+                raise
+            for k, result in results.items():
                 value, outcome = result if result is not None else (MISSING, MISS)
-                self._c.add2(outcome, "flight_waits")
+                if k in followed:
+                    self._c.add2(outcome, "flight_waits")
                 if value is not MISSING:
                     out[k] = value
         return {k: out[k] for k in ks if k in out}
 
-    def _resolve_many(self, keys: List[str]) -> Dict[str, Tuple[Any, str]]:
+    async def _resolve_many(self, keys: List[str]) -> Dict[str, Tuple[Any, str]]:
         """{key: (value or MISSING, outcome)} of every key."""
         loads = self._loader is not None or self._loader_many is not None
         results: Dict[str, Tuple[Any, str]] = {}
@@ -825,7 +666,7 @@ class Cache:
         unstorable = [k for k in keys if k not in results and not storable(k)]
         if unstorable:   # the loader answers for keys that cannot be stored
             self._c.add(MISS, len(unstorable))
-            loaded = self._load_many_call(unstorable) if loads else {}
+            loaded = await self._load_many_call(unstorable) if loads else {}
             for k in unstorable:
                 results[k] = (loaded.get(k, MISSING), MISS)
         keys = [k for k in keys if k not in results]
@@ -834,15 +675,15 @@ class Cache:
         tickets = [self._begin(k) for k in keys]
         try:
             try:
-                found, lefts, missing = self._lookup_many(keys)
+                found, lefts, missing = await self._lookup_many(keys)
             except StoreError:
                 self._c.add2("store_errors", MISS)
                 self._c.add(MISS, len(keys) - 1)
                 found, lefts, missing = {}, {}, list(keys)
-                got = self._load_many_unstored(missing) if loads else {}
+                got = await self._load_many_unstored(missing) if loads else {}
                 missing = []
             else:
-                got = (self._load_many_guarded(missing, monotonic() + self._lock_wait)
+                got = (await self._load_many_guarded(missing, monotonic() + self._lock_wait)
                        if missing and loads else {})
         except BaseException:
             for t in tickets:
@@ -860,17 +701,11 @@ class Cache:
                 results[k] = (MISSING, MISS)
         return results
 
-    def _lookup_many(self, keys: List[str], count: bool = True
+    async def _lookup_many(self, keys: List[str], count: bool = True
                      ) -> Tuple[Dict[str, Any], Dict[str, Any], List[str]]:
         """({key: value} found in the store, {key: local TTL}, keys
         missing); StoreError if the store failed."""
-        lefts: List[Optional[float]]
-        if self._local is None:
-            datas, lefts = self._store.fetch_many(keys), [None] * len(keys)
-        else:
-            sent = monotonic()
-            datas, lefts = self._store.fetch_many_ttl(keys)
-            lefts = [self._left(left, sent) for left in lefts]
+        datas, lefts = await self._fetch_many(keys)
         found = {}
         ttls = {}
         missing = []
@@ -885,7 +720,7 @@ class Cache:
                 found[k] = value
                 ttls[k] = self._cap(left)
         if absent:
-            more = self._peek_more(absent)
+            more = await self._peek_more(absent)
             if more:
                 for k, (value, ttl) in more.items():
                     if value is not MISSING:
@@ -926,21 +761,23 @@ class Cache:
 
     # ---- writes (plain cache writes; write-through/behind override set) ---
 
-    def set(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
+    async def set(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
         """Put value into the store and the local tier.  A store failure
         raises StoreError (and drops the local entry); a key that cannot
         be stored (not valid UTF-8) raises ValueError."""
         k = write_key(key)
         ms = self._ttl_ms if ttl is None else self._store.resolve_ttl(ttl)
         data = self._store.encode(value, k, ms)
-        self._write(k, data, ms, self._roundtrip(k, data, value), ttl)
+        await self._write(k, data, ms, self._roundtrip(k, data, value), ttl)
 
-    def _write(self, key: str, data: bytes, ms: Optional[int], value: Any,
+    async def _write(self, key: str, data: bytes, ms: Optional[int], value: Any,
                ttl: Optional[float]) -> None:
         ticket = self._begin(key)
+        self._expect([key])
         try:
-            self._store.put(key, data, ms, self._id)
+            await self._store.put(key, data, ms, self._id)
         except StoreError:
+            self._unexpect([key])
             self._c.add("store_errors")
             self._end(ticket)
             if self._local is not None:
@@ -952,7 +789,15 @@ class Cache:
     def _invalidate_own(self, key: str, ticket: Any) -> None:
         """This process changed key: fills of it in flight are stale."""
 
-    def set_many(self, mapping: Any, ttl: Optional[float] = None) -> None:
+    def _expect(self, keys: List[str]) -> None:
+        """This instance is about to store values of keys (a near cache:
+        the server's report of these writes is not news to it)."""
+
+    def _unexpect(self, keys: List[str]) -> None:
+        """The writes of keys _expect announced did not happen (or may not
+        have)."""
+
+    async def set_many(self, mapping: Any, ttl: Optional[float] = None) -> None:
         """Put every (key, value) into the store (one round trip) and the
         local tier."""
         if not hasattr(mapping, "items"):
@@ -963,9 +808,11 @@ class Cache:
         if not encoded:
             return
         tickets = [self._begin(k) for k, _ in encoded]
+        self._expect([k for k, _ in encoded])
         try:
-            self._store.put_many(encoded, ms, self._id)
+            await self._store.put_many(encoded, ms, self._id)
         except StoreError:
+            self._unexpect([k for k, _ in encoded])
             self._c.add("store_errors")
             for t in tickets:
                 self._end(t)
@@ -978,14 +825,14 @@ class Cache:
             self._invalidate_own(k, t)
             self._fill_local(k, self._roundtrip(k, data, v), local_ttl, t)
 
-    def delete(self, key: Any) -> bool:
+    async def delete(self, key: Any) -> bool:
         """Remove key from the store and the local tier; True if the store
         had it.  A store failure raises StoreError."""
         k = write_key(key)
         if self._local is not None:
             self._local.pop(k, None)
         try:
-            found = self._store.remove(k, self._id)
+            found = await self._store.remove(k, self._id)
         except StoreError:
             self._c.add("store_errors")
             raise
@@ -995,13 +842,13 @@ class Cache:
                 self._local.pop(k, None)
         return found
 
-    def delete_many(self, keys: Iterable[Any]) -> int:
+    async def delete_many(self, keys: Iterable[Any]) -> int:
         """Remove keys from the store (one round trip) and the local tier."""
         ks = list(dict.fromkeys(write_key(k) for k in keys))
         if not ks:
             return 0
         try:
-            return self._store.remove_many(ks, self._id)
+            return await self._store.remove_many(ks, self._id)
         except StoreError:
             self._c.add("store_errors")
             raise
@@ -1023,16 +870,21 @@ class Cache:
             extra["local_hits"] = self._local.stats().hits
         return extra
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Stop background work (idempotent).  The store stays open: it may
         be shared."""
         self._closed = True
 
-    def __enter__(self) -> "Cache":
+    async def _start(self) -> None:
+        """Start what waited for an event loop (aio), and wait until the
+        instance is ready (a near cache: its invalidation stream)."""
+
+    async def __aenter__(self) -> "Cache":
+        await self._start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(store={self._store!r}, "

@@ -1,3 +1,4 @@
+# asyncio source of corecache/distributed/write_behind.py (generated from it by _unasync.py)
 """WriteBehindCache: acknowledged writes are durable in the store before
 ``set`` returns, and a background flusher writes them to the system of
 record in batches.
@@ -42,7 +43,7 @@ learns that they were written or replaced: by its own flusher, or from its
 *done list*, where other instances report the records of its they settled.
 A write that is neither pending nor settled was lost by the store (a
 restart without persistence, a failover to a replica that lacked it,
-FLUSHALL): ``flush()`` and ``close()`` raise :class:`WritesLostError`
+FLUSHALL): ``flush()`` and ``aclose()`` raise :class:`WritesLostError`
 naming those keys.
 
 Delivery is at-least-once, per key, of the latest acknowledged value: a
@@ -53,20 +54,19 @@ again.  Values replaced before they were written are never written
 """
 from __future__ import annotations
 
-import logging
 import random
 import threading
 from time import monotonic
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from ..config import check_callable, check_count
-from ..exceptions import PendingLimitReached, PendingWritesError, StoreError, WritesLostError
-from ._base import Cache, check_lease
-from .stores import MISSING, Store, parse_record, write_key
+from ...config import check_callable, check_count
+from ...exceptions import PendingLimitReached, PendingWritesError, StoreError, WritesLostError
+from .._protocol import MISSING, check_lease, log, parse_record, write_key
+from ._base import Cache
+from ._io import Event, Worker, call
+from .stores import Store
 
 __all__ = ["WriteBehindCache"]
-
-log = logging.getLogger("corecache.distributed")
 
 _CHECK_EVERY = 50      # flusher cycles between two looks for lost writes
 _CHECK_CHUNK = 1000    # keys looked at in one go
@@ -147,7 +147,7 @@ class WriteBehindCache(Cache):
         super().__init__(store, ttl=ttl, local=local, loader=loader, loader_many=loader_many,
                          **options)
         self._state = threading.Lock()
-        self._progress = threading.Condition(self._state)
+        self._progress = Event()     # set whenever own writes settle
         # this instance's acknowledged records, until known written or
         # replaced (own acknowledgements, the done list): bounded by what is
         # pending in the namespace plus what settled since the last claim
@@ -164,24 +164,32 @@ class WriteBehindCache(Cache):
         self._backlog = 0      # keys pending at the last claim
         self._cycles = 0
         self._last_error: Optional[BaseException] = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._warn_durability()
-        self._flusher = threading.Thread(target=self._run, daemon=True,
-                                         name=f"corecache-write-behind-{store.namespace}")
-        self._keeper = threading.Thread(target=self._keep, daemon=True,
-                                        name=f"corecache-write-behind-lease-{store.namespace}")
+        self._wake = Event()
+        self._stop = Event()
+        self._flusher = Worker(self._run, f"write-behind-{store.namespace}")
+        self._keeper = Worker(self._keep, f"write-behind-lease-{store.namespace}")
         self._flusher.start()
         self._keeper.start()
 
-    def _warn_durability(self) -> None:
-        warning = self._store.durability_warning()    # once per store
+    def _ensure(self) -> None:
+        """aio: start the flusher and the lease keeper if they waited for a loop."""
+        self._flusher.ensure()
+        self._keeper.ensure()
+
+    async def _start(self) -> None:
+        self._ensure()
+
+    async def _warn_durability(self) -> None:
+        try:
+            warning = await self._store.durability_warning()    # once per store
+        except StoreError:
+            return
         if warning:
             log.warning("corecache: %s", warning)
 
     # ---- writes ------------------------------------------------------------
 
-    def set(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
+    async def set(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
         """Cache value and queue its write; returns once the write is
         durable in the store.  Blocks at max_pending (PendingLimitReached
         after block_timeout); a store failure raises StoreError (nothing
@@ -189,11 +197,11 @@ class WriteBehindCache(Cache):
         k = write_key(key)
         ms = self._ttl_ms if ttl is None else self._store.resolve_ttl(ttl)
         data = self._store.encode(value, k, ms)
-        self._enqueue(k, b"v" + data, ms)
+        await self._enqueue(k, b"v" + data, ms)
         if self._local is not None:
             self._local.set(k, self._roundtrip(k, data, value), ttl=self._local_ttl_for(ttl))
 
-    def set_many(self, mapping: Any, ttl: Optional[float] = None) -> None:
+    async def set_many(self, mapping: Any, ttl: Optional[float] = None) -> None:
         """set() for every (key, value)."""
         if not hasattr(mapping, "items"):
             raise TypeError(f"set_many takes a mapping, got {type(mapping).__name__}")
@@ -201,30 +209,32 @@ class WriteBehindCache(Cache):
         items = [(write_key(k), v) for k, v in mapping.items()]
         encoded = [self._store.encode(v, k, ms) for k, v in items]
         for (k, v), data in zip(items, encoded):
-            self._enqueue(k, b"v" + data, ms)
+            await self._enqueue(k, b"v" + data, ms)
             if self._local is not None:
                 self._local.set(k, self._roundtrip(k, data, v), ttl=self._local_ttl_for(ttl))
 
-    def delete(self, key: Any) -> bool:
+    async def delete(self, key: Any) -> bool:
         """With a deleter: queue the delete (coalescing with sets) and drop
         the cached value; returns True.  Without: evict the cached copy
         only (a pending write of the key still happens)."""
         if self._deleter is None:
-            return super().delete(key)
+            return await super().delete(key)
         k = write_key(key)
         if self._local is not None:
             self._local.pop(k, None)
-        self._enqueue(k, b"d", None)
+        await self._enqueue(k, b"d", None)
         return True
 
-    def _enqueue(self, key: str, body: bytes, ms: Optional[int]) -> None:
+    async def _enqueue(self, key: str, body: bytes, ms: Optional[int]) -> None:
         if self._closed:
             raise RuntimeError("this WriteBehindCache is closed")
+        self._ensure()
         deadline: Optional[float] = None
         delay = 0.001
         while True:
             try:
-                record, pending, new = self._store.queue_push(key, body, ms, self._max_pending,
+                record, pending, new = await self._store.queue_push(key, body, ms,
+                                                                    self._max_pending,
                                                               self._id)
             except StoreError:
                 self._c.add("store_errors")
@@ -243,7 +253,7 @@ class WriteBehindCache(Cache):
                     f"{pending} keys pending (max_pending={self._max_pending}) for "
                     f"{self._block_timeout}s; key {key!r} was not queued")
             self._wake.set()
-            self._sleep(min(delay, deadline - now))
+            await self._sleep(min(delay, deadline - now))
             delay = min(delay * 2, 0.05)
         version = parse_record(record)[0]
         with self._state:
@@ -267,9 +277,9 @@ class WriteBehindCache(Cache):
         value = self._store.decode(key, body[1:], check_expiry=False)
         return MISSING if value is MISSING else (value, None)
 
-    def _peek_more(self, keys: List[str]) -> Dict[str, Tuple[Any, Any]]:
+    async def _peek_more(self, keys: List[str]) -> Dict[str, Tuple[Any, Any]]:
         out = {}
-        for k, record in zip(keys, self._store.queue_records(keys)):
+        for k, record in zip(keys, await self._store.queue_records(keys)):
             if record is not None:
                 got = self._pending_value(k, record)
                 if got is not MISSING:
@@ -278,22 +288,23 @@ class WriteBehindCache(Cache):
 
     # ---- the flusher -------------------------------------------------------
 
-    def _run(self) -> None:
+    async def _run(self) -> None:
+        await self._warn_durability()
         backoff = 0.0
         while not self._stop.is_set():
             try:
-                written = self._cycle()
+                written = await self._cycle()
                 backoff = 0.0
             except StoreError as exc:
                 self._c.add("store_errors")
                 self._last_error = exc
                 backoff = min(1.0, max(0.02, backoff * 2))
-                self._stop.wait(backoff)
+                await self._stop.wait(backoff)
                 continue
             except Exception as exc:  # never let the flusher die
                 self._last_error = exc
                 log.exception("corecache: write-behind flusher error")
-                self._stop.wait(0.1)
+                await self._stop.wait(0.1)
                 continue
             if (written and self._urgent) or (written >= self._batch_size
                                                and self._backlog > written):
@@ -307,15 +318,15 @@ class WriteBehindCache(Cache):
                                          - monotonic()))
                 if self._urgent:
                     wait = min(wait, 0.02)
-            self._wake.wait(wait)
+            await self._wake.wait(wait)
 
-    def _cycle(self) -> int:
+    async def _cycle(self) -> int:
         """Claim and write one batch; returns its size."""
         self._wake.clear()
         if self._unacked:
             with self._state:
                 items = list(self._unacked.items())
-            self._ack(items)
+            await self._ack(items)
         now = monotonic()
         with self._state:
             due = [k for k, (_, at) in self._retry.items() if at <= now][:self._batch_size]
@@ -325,7 +336,7 @@ class WriteBehindCache(Cache):
         try:
             room = self._batch_size - len(batch)
             if room > 0:
-                items, pending, reclaimed, done = self._store.queue_claim(self._id, room,
+                items, pending, reclaimed, done = await self._store.queue_claim(self._id, room,
                                                                           self._lease)
                 self._c.pending = pending
                 self._backlog = pending
@@ -342,13 +353,13 @@ class WriteBehindCache(Cache):
             self._cycles += 1
             if not batch:
                 if self._cycles % _CHECK_EVERY == 0 and self._mine:
-                    self._check_mine()
+                    await self._check_mine()
                 return 0
             # the fence: our leases, re-checked (and renewed) in one atomic
             # step just before the writer runs; a key taken over meanwhile
             # is the new holder's to write
             try:
-                held = set(self._store.queue_hold(self._id, [k for k, _ in batch],
+                held = set(await self._store.queue_hold(self._id, [k for k, _ in batch],
                                                   self._lease, abandon=True))
             except StoreError:
                 # claimed, not written: retried (or taken over if the claims
@@ -369,13 +380,13 @@ class WriteBehindCache(Cache):
                         self._retry.pop(k, None)
                 batch = [(k, r) for k, r in batch if k in held]
             if batch:
-                self._write_batch(batch)
+                await self._write_batch(batch)
             return len(batch)
         finally:
             with self._state:
                 self._writing.difference_update(taken)
 
-    def _write_batch(self, batch: List[Tuple[str, bytes]]) -> None:
+    async def _write_batch(self, batch: List[Tuple[str, bytes]]) -> None:
         store = self._store
         values: Dict[str, Any] = {}
         versions: Dict[str, int] = {}
@@ -400,9 +411,10 @@ class WriteBehindCache(Cache):
             if self._writer_many is not None:
                 try:
                     if self._versioned:
-                        self._writer_many(dict(values), {k: versions[k] for k in values})
+                        await call(self._writer_many, dict(values),
+                                   {k: versions[k] for k in values})
                     else:
-                        self._writer_many(dict(values))
+                        await call(self._writer_many, dict(values))
                     written += values
                 except Exception as exc:
                     self._c.add("write_errors")
@@ -411,9 +423,9 @@ class WriteBehindCache(Cache):
                 for k, v in values.items():
                     try:
                         if self._versioned:
-                            self._writer(k, v, versions[k])  # type: ignore[misc]
+                            await call(self._writer, k, v, versions[k])  # type: ignore[arg-type]
                         else:
-                            self._writer(k, v)  # type: ignore[misc]
+                            await call(self._writer, k, v)  # type: ignore[arg-type]
                         written.append(k)
                     except Exception as exc:
                         self._c.add("write_errors")
@@ -426,9 +438,9 @@ class WriteBehindCache(Cache):
                 continue
             try:
                 if self._versioned:
-                    self._deleter(k, versions[k])
+                    await call(self._deleter, k, versions[k])
                 else:
-                    self._deleter(k)
+                    await call(self._deleter, k)
                 written.append(k)
             except Exception as exc:
                 self._c.add("write_errors")
@@ -454,10 +466,10 @@ class WriteBehindCache(Cache):
             with self._state:
                 for k, record in done:
                     self._unacked[k] = record
-            self._ack(done)
+            await self._ack(done)
 
-    def _ack(self, items: List[Tuple[str, bytes]]) -> None:
-        statuses, pending = self._store.queue_ack(self._id, items)   # StoreError: retried
+    async def _ack(self, items: List[Tuple[str, bytes]]) -> None:
+        statuses, pending = await self._store.queue_ack(self._id, items)   # StoreError: retried
         self._c.pending = pending
         late = [k for k, st in statuses.items() if st == "late"]
         if late:
@@ -466,22 +478,22 @@ class WriteBehindCache(Cache):
                         "this flusher's lease ran out and another flusher took them over: "
                         "keys %s; their latest values are queued again, to be written after "
                         "them", len(late), self._store.namespace, _shown(late))
-        with self._progress:
+        with self._state:
             for k, record in items:
                 self._unacked.pop(k, None)
                 self._claimed.pop(k, None)
                 self._retry.pop(k, None)
                 self._forget(k, record)
-            self._progress.notify_all()
+        self._progress.set()
 
     def _settle_done(self, done: List[Tuple[int, str]]) -> None:
         """Forget own records other instances reported settled."""
         if not done:
             return
-        with self._progress:
+        with self._state:
             for version, k in done:
                 self._forget(k, None, version)
-            self._progress.notify_all()
+        self._progress.set()
 
     def _forget(self, key: str, record: Optional[bytes], version: int = -1) -> None:
         """An own record of key (or every one up to version) settled: forget
@@ -510,7 +522,7 @@ class WriteBehindCache(Cache):
         _settle_done of the same atomic look."""
         pending: List[str] = []
         lost: List[str] = []
-        with self._progress:
+        with self._state:
             for (k, mine), current in zip(snapshot.items(), records):
                 if self._mine.get(k) != mine:
                     continue          # settled meanwhile (or replaced by a newer own set)
@@ -530,34 +542,34 @@ class WriteBehindCache(Cache):
                 del self._mine[k]
                 self._lost[k] = mine
                 lost.append(k)
-            self._progress.notify_all()
+        self._progress.set()
         if lost:
             self._c.add("lost_writes", len(lost))
             log.error("corecache: %d acknowledged write-behind write(s) of namespace %r were "
                       "lost by the store before any flusher wrote them: keys %s (flush() and "
-                      "close() raise WritesLostError)", len(lost), self._store.namespace,
+                      "aclose() raise WritesLostError)", len(lost), self._store.namespace,
                       _shown(lost))
         return pending, lost
 
-    def _check_mine(self) -> None:
+    async def _check_mine(self) -> None:
         """Look for own records the store lost (keeps _mine bounded when
         nobody calls flush)."""
         with self._state:
             snapshot = dict(list(self._mine.items())[:_CHECK_CHUNK])
-        done, records = self._store.queue_settle(self._id, list(snapshot))
+        done, records = await self._store.queue_settle(self._id, list(snapshot))
         self._settle_done(done)
         self._classify(snapshot, records)
 
-    def _keep(self) -> None:
+    async def _keep(self) -> None:
         """Renew the leases of the claims this flusher holds."""
         interval = self._lease / 3
-        while not self._stop.wait(interval):
+        while not await self._stop.wait(interval):
             with self._state:
                 keys = list(self._claimed)
             if not keys:
                 continue
             try:
-                held = set(self._store.queue_hold(self._id, keys, self._lease))
+                held = set(await self._store.queue_hold(self._id, keys, self._lease))
             except StoreError:
                 self._c.add("store_errors")
                 continue
@@ -576,13 +588,14 @@ class WriteBehindCache(Cache):
 
     # ---- flush and close ---------------------------------------------------
 
-    def flush(self, timeout: Optional[float] = 30.0) -> None:
+    async def flush(self, timeout: Optional[float] = 30.0) -> None:
         """Return once every write this instance acknowledged before the
         call is written (or replaced by a later write of the key).  Raise
         WritesLostError naming the writes the store lost (they are
         forgotten: write them again), or PendingWritesError naming what is
         still pending after ``timeout`` seconds (None: wait as long as it
         takes; they stay queued in the store)."""
+        self._ensure()
         deadline = None if timeout is None else monotonic() + timeout
         with self._state:
             snapshot = dict(self._mine)
@@ -591,8 +604,9 @@ class WriteBehindCache(Cache):
         try:
             while snapshot:
                 self._wake.set()
+                self._progress.clear()    # before looking: settling after it wakes the wait
                 try:
-                    done, records = self._store.queue_settle(self._id, list(snapshot))
+                    done, records = await self._store.queue_settle(self._id, list(snapshot))
                 except StoreError as exc:
                     self._c.add("store_errors")
                     error = exc
@@ -614,11 +628,10 @@ class WriteBehindCache(Cache):
                         f"{_shown(keys)}; they were queued in the store at its last look, "
                         f"where the next flusher writes them (last error: {last!r})",
                         keys, last)
-                with self._progress:
-                    self._progress.wait(0.05 if deadline is None else
-                                        max(0.001, min(0.05, deadline - now)))
+                await self._progress.wait(0.05 if deadline is None else
+                                          max(0.001, min(0.05, deadline - now)))
             try:   # stats() right after flush() reflects it
-                self._c.pending = self._store.queue_count()
+                self._c.pending = await self._store.queue_count()
             except StoreError:
                 self._c.add("store_errors")
         finally:
@@ -644,9 +657,9 @@ class WriteBehindCache(Cache):
             f"without persistence, failed over to a replica that lacked them, or was "
             f"flushed); write them again{still}", lost, pending, last)
 
-    def close(self, timeout: Optional[float] = 30.0) -> None:
+    async def aclose(self, timeout: Optional[float] = 30.0) -> None:
         """flush(timeout), then stop the flusher, wait for the batch it may
-        be writing (however long the writer takes: close() never returns
+        be writing (however long the writer takes: aclose() never returns
         while this instance may still write), and hand the claims it still
         holds back to the queue.  Raises flush's PendingWritesError or
         WritesLostError afterwards; pending writes stay queued in the store."""
@@ -654,40 +667,37 @@ class WriteBehindCache(Cache):
             return
         error: Optional[BaseException] = None
         try:
-            self.flush(timeout)
+            await self.flush(timeout)
         except PendingWritesError as exc:
             error = exc
         self._closed = True
         self._stop.set()
         self._wake.set()
-        for t in (self._keeper, self._flusher):
-            if t is threading.current_thread():
+        for w in (self._keeper, self._flusher):
+            if w.current():
                 continue
-            while True:
-                t.join(self._lease)
-                if not t.is_alive():
-                    break
-                log.warning("corecache: close() of a write-behind cache of namespace %r "
+            while not await w.join(self._lease):
+                log.warning("corecache: aclose() of a write-behind cache of namespace %r "
                             "waits for its writer call to return (writing keys %s)",
                             self._store.namespace, _shown(sorted(self._writing)))
         if isinstance(error, PendingWritesError) and not error.lost:
             try:   # the batch it waited for may have settled them
-                self.flush(0)
+                await self.flush(0)
                 error = None
             except PendingWritesError as exc:
                 error = exc
         with self._state:
             keys = [k for k in self._claimed if k not in self._writing and k not in self._unacked]
         try:
-            self._store.queue_release(self._id, keys, final=True)
+            await self._store.queue_release(self._id, keys, final=True)
         except StoreError:
             pass   # their leases run out instead
         if error is not None:
             raise error
 
-    @property
-    def pending(self) -> int:
-        """Writes pending in the namespace, asked of the store now."""
-        n = self._store.queue_count()
+    async def pending(self) -> int:
+        """Writes pending in the namespace, asked of the store now (a
+        method: it is a round trip)."""
+        n = await self._store.queue_count()
         self._c.pending = n
         return n
