@@ -48,7 +48,7 @@ except ImportError:  # functools always had it, but it is private
 
 cdef extern from "Python.h":
     void PyType_Modified(PyTypeObject *)
-    Py_ssize_t PyNumber_AsSsize_t(object, object) except? -1
+    Py_ssize_t PyNumber_AsSsize_t(object, PyObject *) except? -1
     object PyMethod_New(object, object)
     void *PyMem_Malloc(size_t)
     void PyMem_Free(void *)
@@ -123,6 +123,7 @@ cdef class LRUCache:
     cdef double _default_ttl        # CC_NEVER when entries do not expire
     cdef bint _accounting           # sizes are tracked (limit or getsizeof)
     cdef bint _paused               # writes are refused (pause_writes)
+    cdef bint _initialized          # __init__ has run
     cdef uint64_t _rejected         # writes refused while paused
     cdef object _max_size_given
     cdef object _memory_limit_mb
@@ -136,8 +137,13 @@ cdef class LRUCache:
     cdef object __weakref__
 
     def __cinit__(self):
+        # the state of LRUCache() with no arguments, so that a subclass whose
+        # __init__ does not call ours still gets a working cache
         cc_lru_init(&self.t)
         self._flights = {}
+        self._max_size_given = 1000
+        self._max_size = 1000
+        self._default_ttl = CC_NEVER
 
     def __init__(self, max_size=1000, default_ttl=None, *, memory_limit_mb=None,
                  getsizeof=None, cleanup_interval=None, eviction_callback=None,
@@ -149,8 +155,9 @@ cdef class LRUCache:
         cleanup_interval = check_seconds(cleanup_interval, "cleanup_interval", allow_inf=False)
         check_callable(eviction_callback, "eviction_callback")
         check_callable(clock, "clock")
-        if self.t.count:
-            raise RuntimeError("LRUCache.__init__ called twice")
+        if self._initialized:
+            raise RuntimeError(f"{type(self).__name__}.__init__ called twice")
+        self._initialized = True
         self._max_size_given = max_size
         self._max_size = min(max_size, CC_MAX_ENTRIES)
         self._default_ttl = CC_NEVER if default_ttl is None else default_ttl
@@ -972,7 +979,7 @@ cdef class _lru_cache_wrapper:
 
     def __cinit__(self, *args, **kwargs):
         cc_lru_init(&self.w.t)
-        self.w.vectorcall = ccpy_lru_call
+        self.w.vectorcall = ccpy_lru_call_uninit
         self.w.kwd_mark = <PyObject *>_KWD_MARK
         self.w.maxsize = -1
         self.w.ttl = CC_NEVER
@@ -986,10 +993,14 @@ cdef class _lru_cache_wrapper:
             raise RuntimeError("_lru_cache_wrapper.__init__ called twice")
         self._func = user_function
         self.w.func = <PyObject *>user_function
+        if type(skip) is not int or not 0 <= skip <= 1:
+            raise ValueError(f"skip must be 0 or 1 (leading arguments left out of the key), "
+                             f"got {skip!r}")
         if maxsize is None:
             self.w.maxsize = -1
         else:
-            self.w.maxsize = max(PyNumber_AsSsize_t(maxsize, OverflowError), 0)
+            # clipped, not refused: functools' pure lru_cache takes any int
+            self.w.maxsize = max(PyNumber_AsSsize_t(maxsize, NULL), 0)
         self.w.typed = bool(typed)
         self.w.skip = skip
         seconds = check_ttl(ttl, "ttl")
@@ -1011,6 +1022,13 @@ cdef class _lru_cache_wrapper:
         if single_flight:
             self._slow_miss = _single_flight_miss
             self.w.slow_miss = <PyObject *>self._slow_miss
+        # the call path, chosen once (see _lru_call.h)
+        if self.w.maxsize == 0:
+            self.w.vectorcall = ccpy_lru_call_uncached
+        elif single_flight:
+            self.w.vectorcall = ccpy_lru_call_single_flight
+        else:
+            self.w.vectorcall = ccpy_lru_call
 
     def __dealloc__(self):
         ccpy_clear(&self.w.t)

@@ -386,43 +386,53 @@ done:
     return r;
 }
 
+/* The call path is picked once, when the wrapper is built (as CPython picks
+ * one of its three wrappers): a wrapper that caches nothing
+ * (ccpy_lru_call_uncached), one that caches (ccpy_lru_call), and one whose
+ * misses go through single flight (ccpy_lru_call_single_flight).  The last
+ * two share ccpy_lru_lookup, the hit path.  Before __init__ has run, calls
+ * go to ccpy_lru_call_uninit. */
+
 static PyObject *
-ccpy_lru_miss(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k,
-              PyObject *const *args, size_t nargsf, PyObject *kwnames, int64_t absent_at)
+ccpy_lru_call_uninit(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    PyObject *result;
-    if (w->slow_miss != NULL)
-        return ccpy_lru_slow_miss(self, w, k, args, nargsf, kwnames);
-    result = PyObject_Vectorcall(w->func, args, nargsf, kwnames);
-    if (result != NULL && ccpy_lru_store(self, w, k, result, absent_at) < 0)
-        Py_CLEAR(result);
-    return result;
+    PyErr_Format(PyExc_TypeError, "%s object was not initialized (build it with lru_cache)",
+                 Py_TYPE(self)->tp_name);
+    return NULL;
 }
 
 static PyObject *
-ccpy_lru_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+ccpy_lru_call_uncached(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     ccpy_lruwrap_t *w = CCPY_WRAP(self);
+    Py_BEGIN_CRITICAL_SECTION(self);
+    w->t.misses++;
+    Py_END_CRITICAL_SECTION();
+    return PyObject_Vectorcall(w->func, args, nargsf, kwnames);
+}
+
+/* The counted lookup of a call: a new reference to the cached result, or
+ * NULL and then either an exception (*k untouched by the caller) or a miss,
+ * with *absent_at telling the store path what ccpy_lru_store needs. */
+static inline PyObject *
+ccpy_lru_lookup(PyObject *self, ccpy_lruwrap_t *w, ccpy_key_t *k, PyObject *const *args,
+                size_t nargsf, PyObject *kwnames, int64_t *absent_at)
+{
     cc_lru_t *t = &w->t;
     ccpy_dead_t dead = CCPY_DEAD_INIT;
-    ccpy_key_t k;
     PyObject *value = NULL;
     double now = Py_NAN;
     int user_clock = w->clock != NULL, rc = 0;
-    int64_t absent_at = -1;
     Py_ssize_t i;
 
-    if (w->maxsize == 0) {
-        t->misses++;
-        return PyObject_Vectorcall(w->func, args, nargsf, kwnames);
-    }
-    if (ccpy_key_init(&k, w, args, PyVectorcall_NARGS(nargsf), kwnames, w->skip) < 0)
+    *absent_at = -2;            /* an error, unless a miss says otherwise */
+    if (ccpy_key_init(k, w, args, PyVectorcall_NARGS(nargsf), kwnames, w->skip) < 0)
         return NULL;
     if (user_clock && t->expiry.len && ccpy_wrap_now(w, &now) < 0)
         return NULL;
 
     Py_BEGIN_CRITICAL_SECTION(self);
-    i = ccpy_key_find(t, &k);
+    i = ccpy_key_find(t, k);
     if (i >= 0) {
         cc_entry_t *e = &t->entries[i];
         if (!ccpy_passed(user_clock, e->expires, now)) {
@@ -437,15 +447,40 @@ ccpy_lru_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw
     }
     if (value == NULL && i != -2 && rc == 0) {
         t->misses++;
-        if (i == -1)
-            absent_at = (int64_t)(t->version & INT64_MAX);
+        *absent_at = (i == -1) ? (int64_t)(t->version & INT64_MAX) : -1;
     }
     Py_END_CRITICAL_SECTION();
 
     ccpy_release(&dead, NULL);
-    if (value != NULL || i == -2 || rc < 0)
-        return value;
-    return ccpy_lru_miss(self, w, &k, args, nargsf, kwnames, absent_at);
+    return value;
+}
+
+static PyObject *
+ccpy_lru_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    ccpy_lruwrap_t *w = CCPY_WRAP(self);
+    ccpy_key_t k;
+    int64_t absent_at;
+    PyObject *result = ccpy_lru_lookup(self, w, &k, args, nargsf, kwnames, &absent_at);
+    if (result != NULL || absent_at == -2)
+        return result;
+    result = PyObject_Vectorcall(w->func, args, nargsf, kwnames);
+    if (result != NULL && ccpy_lru_store(self, w, &k, result, absent_at) < 0)
+        Py_CLEAR(result);
+    return result;
+}
+
+static PyObject *
+ccpy_lru_call_single_flight(PyObject *self, PyObject *const *args, size_t nargsf,
+                            PyObject *kwnames)
+{
+    ccpy_lruwrap_t *w = CCPY_WRAP(self);
+    ccpy_key_t k;
+    int64_t absent_at;
+    PyObject *result = ccpy_lru_lookup(self, w, &k, args, nargsf, kwnames, &absent_at);
+    if (result != NULL || absent_at == -2)
+        return result;
+    return ccpy_lru_slow_miss(self, w, &k, args, nargsf, kwnames);
 }
 
 static void

@@ -106,6 +106,8 @@ cdef class _Lease:
     cdef bint held
 
     def __enter__(self):
+        if self.pool is None:
+            raise TypeError("this acquire() context was not made by ObjectPool.acquire()")
         if self.held:
             raise RuntimeError("this acquire() context is already entered")
         obj = self.pool._get(self.timeout)
@@ -261,7 +263,11 @@ cdef class ObjectPool:
         """No idle object: create one if there is room, else wait."""
         cdef void *p
         cdef int status
-        cdef _Waiter w = _Waiter.__new__(_Waiter)
+        cdef _Waiter w
+        if self._factory is None:
+            raise TypeError(f"{type(self).__name__} was not initialized "
+                            f"(a subclass's __init__ must call super().__init__)")
+        w = _Waiter.__new__(_Waiter)
         w.lock = allocate_lock()
         w.lock.acquire()
         with cython.critical_section(self):

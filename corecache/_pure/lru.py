@@ -939,6 +939,9 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
                        skip: int = 0) -> Any:
     if not callable(user_function):
         raise TypeError("the first argument must be callable")
+    if type(skip) is not int or not 0 <= skip <= 1:
+        raise ValueError(f"skip must be 0 or 1 (leading arguments left out of the key), "
+                         f"got {skip!r}")
     if maxsize is not None:
         maxsize = max(operator.index(maxsize), 0)
     typed = bool(typed)
