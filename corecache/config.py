@@ -114,12 +114,23 @@ def read_clock(clock: Callable[[], Any]) -> float:
     """The time of a user-supplied clock (``clock=``), which must be a
     number of seconds."""
     t = clock()
+    if type(t) is float and t - t == 0.0:      # the common case: finite
+        return t
     if isinstance(t, bool) or not isinstance(t, (int, float)):
         try:
-            return float(t.__float__())
+            seconds = float(t.__float__())
         except Exception:
             raise TypeError(f"clock must return a number of seconds, got {t!r}") from None
-    return float(t)
+    else:
+        try:
+            seconds = float(t)
+        except OverflowError:
+            seconds = math.inf
+    # a deadline computed from NaN or infinity would never (or always) pass:
+    # refused before the reading is used, so nothing changes
+    if not math.isfinite(seconds):
+        raise ValueError(f"clock must return a finite number of seconds, got {t!r}")
+    return seconds
 
 
 def check_entry_size(size: Any, key: Any) -> int:

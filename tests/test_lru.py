@@ -342,6 +342,32 @@ def test_clock_must_return_a_number(impl):
         c.set("a", 1, ttl=1)
 
 
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, 10 ** 400])
+def test_a_clock_reading_that_is_not_finite_is_refused_and_changes_nothing(impl, bad):
+    now = [100.0]
+    c = impl.LRUCache(10, default_ttl=5, clock=lambda: now[0])
+    c["a"] = 1
+    now[0] = bad
+    for op in (lambda: c.set("b", 2), lambda: c.get("a"), lambda: c.expire(),
+               lambda: len(c), lambda: c.ttl("a"), lambda: c.touch("a")):
+        with pytest.raises(ValueError, match="clock must return a finite number"):
+            op()
+    now[0] = 104.0                 # a sane reading again: nothing was corrupted
+    assert c._check() and list(c) == ["a"] and c.ttl("a") == pytest.approx(1.0)
+    now[0] = 105.0
+    assert len(c) == 0 and "a" not in c and c.stats().expirations == 1
+
+
+def test_a_clock_going_backwards_is_allowed(impl):
+    now = [100.0]
+    c = impl.LRUCache(10, default_ttl=5, clock=lambda: now[0])
+    c["a"] = 1
+    now[0] = 50.0
+    assert c["a"] == 1 and c.ttl("a") == pytest.approx(55.0)
+    now[0] = 105.0
+    assert "a" not in c
+
+
 # ---- memory limit ---------------------------------------------------------------
 
 def sizes_by_value(key, value):

@@ -324,6 +324,24 @@ def test_ttl_recomputes_expired_results(impl):
     assert f.cache_info().currsize == 0      # expired entries are not counted
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_result_stored_under_a_bad_clock_reading_is_never_served_stale(impl, bad):
+    clock = FakeClock()
+    calls = []
+    f = impl.lru_cache(ttl=5, clock=clock)(lambda x: calls.append(x) or len(calls))
+    assert f(1) == 1
+    clock.now = bad
+    with pytest.raises(ValueError, match="clock must return a finite number"):
+        f(2)
+    with pytest.raises(ValueError, match="clock must return a finite number"):
+        f(1)
+    clock.now = 1000.0 + 5.0          # past the first result's deadline
+    assert f(1) == len(calls) and f.cache_info().currsize == 1
+    clock.tick(100)
+    assert f(1) == len(calls)         # recomputed: nothing lives forever
+    assert f._check() if hasattr(f, "_check") else True
+
+
 def test_ttl_with_the_real_clock(impl):
     import time
     f = impl.lru_cache(ttl=0.05)(lambda x: time.monotonic())
