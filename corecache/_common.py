@@ -113,9 +113,12 @@ def check_items(items: Any) -> List[Tuple[Any, Any]]:
     pairs = []
     for n, pair in enumerate(items):
         try:
-            k, v = pair
-        except (TypeError, ValueError):
+            seq = tuple(pair)
+        except TypeError:
             raise TypeError(
                 f"update: element #{n} ({pair!r}) is not a (key, value) pair") from None
-        pairs.append((k, v))
+        if len(seq) != 2:
+            raise ValueError(
+                f"update: element #{n} ({pair!r}) has length {len(seq)}; 2 is required")
+        pairs.append(seq)
     return pairs

@@ -22,7 +22,7 @@ cimport cython
 from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry
 from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
 from libc.math cimport isnan, NAN
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t, UINT64_MAX
 
 from corecache._cc cimport *
 
@@ -37,7 +37,7 @@ from corecache._cleaner import cleaner
 from corecache._views import CacheItemsView, CacheKeysView, CacheValuesView
 from corecache.config import (read_clock as _user_time, check_callable, check_count, check_entry_size, check_max_size,
                               check_memory_limit_mb, check_seconds, check_ttl,
-                              entry_too_large, validate_changes, CacheConfig)
+                              entry_too_large, memory_overflow, validate_changes, CacheConfig)
 from corecache.stats import CacheStats
 
 try:
@@ -295,6 +295,9 @@ cdef class LRUCache:
         if i >= 0 and existing != NULL and not _passed(self, self.t.entries[i].expires, now):
             existing[0] = <PyObject *>self.t.entries[i].value
             return 0
+        if sized and not self._memory_limit:
+            # (with a limit, the total stays below it, and it below 2**63)
+            _check_total(&self.t, size, cc_lru_size_of(&self.t, i) if i >= 0 else 0, key)
         if i >= 0:
             status = cc_lru_set_expiry(&self.t, i, expires, ttl)
             if status != CC_OK:
@@ -607,6 +610,13 @@ cdef class LRUCache:
             for k, v, size in sizes:
                 i = ccpy_find(&self.t, k, hash(k))
                 if i >= 0 and self.t.entries[i].value == <void *>v:
+                    try:
+                        _check_total(&self.t, size, cc_lru_size_of(&self.t, i), k)
+                    except ValueError:
+                        self._accounting = False
+                        self._sizer = None
+                        cc_lru_untrack_sizes(&self.t)
+                        raise
                     cc_lru_set_size(&self.t, i, size)
 
     def _set_cleanup_interval(self, interval):
@@ -859,6 +869,13 @@ cdef inline object _counted_get(LRUCache self, object key):
         self._drop_expired(i)
     self.t.misses += 1
     return _MISSING
+
+
+cdef int _check_total(cc_lru_t *t, uint64_t size, uint64_t old, object key) except -1:
+    """Refuse an entry size that would wrap the memory total around."""
+    if size > old and size - old > UINT64_MAX - t.memory:
+        raise memory_overflow(t.memory, size, key)
+    return 0
 
 
 cdef inline double _now(LRUCache self, double now) noexcept:

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 MiB = 1 << 20
+# The largest memory limit, entry size and memory total (bytes), and count
+# (evict(n), shrink(n)): what the compiled core's 64-bit counters hold.
+MAX_BYTES = (1 << 63) - 1
+MAX_COUNT = (1 << 63) - 1
 
 
 def check_max_size(value: Any, name: str = "max_size") -> int:
@@ -56,6 +60,9 @@ def check_memory_limit_mb(value: Any, name: str = "memory_limit_mb") -> Optional
     mb = float(value)
     if not (mb > 0 and math.isfinite(mb)) or int(mb * MiB) < 1:
         raise ValueError(f"{name} must be a positive number of MiB or None, got {value!r}")
+    if int(mb * MiB) > MAX_BYTES:
+        raise ValueError(f"{name} must be at most {MAX_BYTES // MiB} MiB (2**63 bytes), "
+                         f"got {value!r}")
     return int(mb * MiB)
 
 
@@ -89,7 +96,8 @@ def check_count(value: Any, name: str) -> int:
         raise TypeError(f"{name} must be an int >= 0, got {value!r}") from None
     if n < 0:
         raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-    return n
+    # more than any count of things can be is as many as there are
+    return n if n <= MAX_COUNT else MAX_COUNT
 
 
 def validate_changes(max_size: Any, default_ttl: Any, memory_limit_mb: Any,
@@ -139,7 +147,17 @@ def check_entry_size(size: Any, key: Any) -> int:
         raise TypeError(f"getsizeof must return an int, got {size!r} for key {key!r}")
     if size < 0:
         raise ValueError(f"getsizeof must return a size >= 0, got {size!r} for key {key!r}")
+    if size > MAX_BYTES:
+        raise ValueError(f"getsizeof must return a size below 2**63, got {size!r} "
+                         f"for key {key!r}")
     return size
+
+
+def memory_overflow(memory: int, size: int, key: Any) -> ValueError:
+    """An entry whose size would take the cache's total past 64 bits."""
+    return ValueError(
+        f"entry for key {key!r} of {size} bytes would take the cache's memory "
+        f"total ({memory} bytes) past 2**64 - 1")
 
 
 def entry_too_large(size: int, limit: int, key: Any) -> ValueError:
