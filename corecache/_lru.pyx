@@ -28,11 +28,11 @@ from corecache._cc cimport *
 
 import sys
 from collections.abc import Mapping, MutableMapping
-from threading import get_ident
 from types import GenericAlias
 
-from corecache._common import (Flight, cache_repr, check_items, copy_cache,
-                               deepcopy_cache, reduce_cache, reentered)
+from corecache._common import (cache_repr, check_items, copy_cache, deepcopy_cache,
+                               reduce_cache)
+from corecache._flight import SingleFlight
 from corecache._cleaner import cleaner
 from corecache._views import CacheItemsView, CacheKeysView, CacheValuesView
 from corecache.config import (read_clock as _user_time, check_callable, check_count, check_entry_size, check_max_size,
@@ -133,14 +133,14 @@ cdef class LRUCache:
     cdef object _clock
     cdef object _cleanup_interval
     cdef object _schedule
-    cdef dict _flights
+    cdef object _flight             # SingleFlight of get_or_set
     cdef object __weakref__
 
     def __cinit__(self):
         # the state of LRUCache() with no arguments, so that a subclass whose
         # __init__ does not call ours still gets a working cache
         cc_lru_init(&self.t)
-        self._flights = {}
+        self._flight = SingleFlight("get_or_set")
         self._max_size_given = 1000
         self._max_size = 1000
         self._default_ttl = CC_NEVER
@@ -381,31 +381,21 @@ cdef class LRUCache:
         key from inside its own factory is a RuntimeError (it would wait for
         itself).
         """
-        cdef double seconds = _resolve_ttl(ttl, self._default_ttl)
+        seconds = _resolve_ttl(ttl, self._default_ttl)
         if not callable(factory):
             raise TypeError(f"factory must be callable, got {factory!r}")
         value = self._lookup_counted(key)
         if value is not _MISSING:
             return value
-        flight = self._flights.get(key)
-        if flight is not None:
-            if flight.owner == get_ident():
-                raise reentered(key)
-            return flight.wait()
-        flight = Flight()
-        self._flights[key] = flight
-        try:
-            # another thread may have stored it just before we registered
-            value = self.peek(key, _MISSING)
-            if value is _MISSING:
-                value = factory()
-                self._set(key, value, seconds)
-        except BaseException as exc:
-            self._flights.pop(key, None)
-            flight.fail(exc)
-            raise
-        self._flights.pop(key, None)
-        flight.succeed(value)
+        return self._flight.run(key, lambda: self._fill(key, factory, seconds))
+
+    def _fill(self, key, factory, double seconds):
+        """The leader's part of get_or_set: another thread may have stored
+        the key between our miss and our registration."""
+        value = self.peek(key, _MISSING)
+        if value is _MISSING:
+            value = factory()
+            self._set(key, value, seconds)
         return value
 
     cdef object _lookup_counted(self, key):
@@ -990,7 +980,7 @@ cdef class _lru_cache_wrapper:
     cdef object _sizer
     cdef object _slow_miss
     cdef object _memory_limit_mb
-    cdef readonly dict _flights
+    cdef readonly object _flight    # SingleFlight of single_flight=True
     cdef dict __dict__
     cdef object __weakref__
 
@@ -1000,7 +990,7 @@ cdef class _lru_cache_wrapper:
         self.w.kwd_mark = <PyObject *>_KWD_MARK
         self.w.maxsize = -1
         self.w.ttl = CC_NEVER
-        self._flights = {}
+        self._flight = SingleFlight("single_flight")
 
     def __init__(self, user_function, maxsize, typed, *, ttl=None, memory_limit_mb=None,
                  single_flight=False, clock=None, skip=0):

@@ -10,16 +10,7 @@ import weakref
 import pytest
 
 from corecache._cleaner import cleaner
-from conftest import FakeClock
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
+from conftest import FakeClock, wait_for
 
 
 def test_expired_entries_are_removed_within_one_interval(impl, recorder):

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from conftest import FakeClock
+from conftest import FakeClock, wait_for
 
 
 def test_eight_threads_of_mixed_operations(impl):
@@ -301,3 +301,107 @@ def test_concurrent_get_or_set_on_many_keys(impl):
     for t in threads:
         t.join()
     assert c._check() and len(c) <= 50
+
+
+@pytest.fixture
+def switch_often():
+    """Thread switches as often as the interpreter allows, so that any window
+    between a check and an update is hit."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(old)
+
+
+def _builds_per_key(get, keys=300, threads=8):
+    built: dict = {}
+    lock = threading.Lock()
+    start = threading.Barrier(threads)
+
+    def factory_for(k):
+        def factory():
+            with lock:
+                built[k] = built.get(k, 0) + 1
+            return k * 2
+        return factory
+
+    def worker(seed):
+        for k in range(keys):
+            start.wait()            # every thread misses each key at once
+            assert get(k, factory_for(k)) == k * 2
+
+    ts = [threading.Thread(target=worker, args=(s,)) for s in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return built
+
+
+def test_get_or_set_builds_each_key_once_under_contention(impl, switch_often):
+    c = impl.LRUCache(1000)
+    built = _builds_per_key(c.get_or_set)
+    assert sorted(built) == list(range(300))
+    assert {k: n for k, n in built.items() if n != 1} == {}
+    s = c.stats()
+    assert s.hits + s.misses == 8 * 300 and s.size == 300
+
+
+def test_single_flight_lru_cache_builds_each_key_once_under_contention(impl, switch_often):
+    factories = {}
+
+    @impl.lru_cache(maxsize=1000, single_flight=True)
+    def f(k):
+        return factories[k]()
+
+    def get(k, factory):
+        factories[k] = factory
+        return f(k)
+
+    built = _builds_per_key(get)
+    assert {k: n for k, n in built.items() if n != 1} == {}
+    info = f.cache_info()
+    assert info.hits + info.misses == 8 * 300 and info.currsize == 300
+
+
+def _waiting_in_a_flight(thread):
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == "wait" and frame.f_code.co_filename.endswith("_flight.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_leader_interrupted_hands_the_key_to_a_waiter(impl):
+    c = impl.LRUCache(10)
+    entered, release = threading.Event(), threading.Event()
+    results = []
+
+    def leader_factory():
+        entered.set()
+        release.wait()
+        raise KeyboardInterrupt        # not an Exception: waiters do not inherit it
+
+    def leader():
+        try:
+            c.get_or_set("k", leader_factory)
+        except KeyboardInterrupt:
+            results.append("leader interrupted")
+
+    def waiter():
+        results.append(c.get_or_set("k", lambda: "built by the waiter"))
+
+    t1 = threading.Thread(target=leader)
+    t1.start()
+    entered.wait()
+    t2 = threading.Thread(target=waiter)
+    t2.start()
+    try:
+        assert wait_for(lambda: _waiting_in_a_flight(t2), timeout=30)
+    finally:
+        release.set()
+    t1.join()
+    t2.join()
+    assert sorted(results) == ["built by the waiter", "leader interrupted"]
+    assert c["k"] == "built by the waiter"

@@ -33,8 +33,8 @@ from types import GenericAlias
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .._cleaner import cleaner
-from .._common import (Flight, cache_repr, check_items, copy_cache, deepcopy_cache,
-                       reduce_cache, reentered)
+from .._common import cache_repr, check_items, copy_cache, deepcopy_cache, reduce_cache
+from .._flight import SingleFlight
 from .._util import write_unraisable
 from .._views import CacheItemsView, CacheKeysView, CacheValuesView
 from ..config import (CacheConfig, read_clock as _user_time, check_callable, check_count, check_entry_size,
@@ -145,7 +145,7 @@ class LRUCache:
         self._hits = self._misses = self._evictions = self._expirations = 0
         self._paused = False
         self._rejected = 0
-        self._flights: dict = {}
+        self._flight = SingleFlight("get_or_set")
         self._max_size_given = max_size
         self._max_size = min(max_size, MAX_ENTRIES)
         self._default_ttl = INF if ttl is None else ttl
@@ -452,27 +452,13 @@ class LRUCache:
         value = self._lookup_counted(key)
         if value is not _MISSING:
             return value
-        with self._lock:
-            flight = self._flights.get(key)
-            leader = flight is None
-            if leader:
-                flight = Flight()
-                self._flights[key] = flight
-        if not leader:
-            if flight.owner == threading.get_ident():
-                raise reentered(key)
-            return flight.wait()
-        try:
-            value = self.peek(key, _MISSING)
-            if value is _MISSING:
-                value = factory()
-                self._set(key, value, seconds)
-        except BaseException as exc:
-            self._flights.pop(key, None)
-            flight.fail(exc)
-            raise
-        self._flights.pop(key, None)
-        flight.succeed(value)
+        return self._flight.run(key, lambda: self._fill(key, factory, seconds))
+
+    def _fill(self, key: Any, factory: Callable[[], Any], seconds: float) -> Any:
+        value = self.peek(key, _MISSING)
+        if value is _MISSING:
+            value = factory()
+            self._set(key, value, seconds)
         return value
 
     # ---- removal by the user ---------------------------------------------
@@ -959,7 +945,7 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
     expiring: "deque[Tuple[float, list]]" = deque()   # (deadline, link), oldest first
     hits = misses = evictions = expirations = rejected = memory = 0
     paused = False
-    flights: dict = {}
+    flight = SingleFlight("single_flight")
 
     # -- structure; no user code runs in these --------------------------------
 
@@ -1191,7 +1177,7 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
     wrapper._peek = _peek                              # type: ignore[attr-defined]
     wrapper._store = store                             # type: ignore[attr-defined]
     wrapper._discard = _discard                        # type: ignore[attr-defined]
-    wrapper._flights = flights                         # type: ignore[attr-defined]
+    wrapper._flight = flight                           # type: ignore[attr-defined]
     wrapper._func = user_function                      # type: ignore[attr-defined]
     wrapper._check = _check                            # type: ignore[attr-defined]
     return wrapper

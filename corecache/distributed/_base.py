@@ -28,7 +28,7 @@ import uuid
 from time import monotonic
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from .._common import Flight
+from .._flight import Flight
 from ..config import check_callable, check_seconds, check_ttl
 from ..exceptions import StoreError
 from .stats import Counters, DistributedStats
