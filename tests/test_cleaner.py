@@ -47,8 +47,10 @@ def test_cleaner_work_is_proportional_to_what_expired(impl):
     clock.tick(2)
     hashes[0] = 0
     assert c.expire() == 10
-    # no key was even hashed: expiry pops a heap, it does not scan or look up
-    assert hashes[0] == 0
+    # expiry pops a heap, it does not scan: no key but the expired ones is
+    # even hashed (the pure twin hashes each of those once to remove it
+    # from its index; the compiled core keeps the hash and hashes none)
+    assert hashes[0] <= 10
 
 
 def test_cleaner_holds_caches_weakly(impl):
