@@ -17,6 +17,17 @@ def flag(name):
     return os.environ.get(name, "").strip() not in ("", "0", "false", "no")
 
 
+def warn_unknown_variables():
+    """A misspelled CORECACHE_* build switch would be ignored: say so (the
+    known names live in corecache/_env.py, which imports nothing of ours)."""
+    import runpy
+    here = os.path.dirname(os.path.abspath(__file__))
+    runpy.run_path(os.path.join(here, "corecache", "_env.py"))["warn_unknown"](stacklevel=1)
+
+
+warn_unknown_variables()
+
+
 NO_EXTENSIONS = flag("CORECACHE_NO_EXTENSIONS") or platform.python_implementation() != "CPython"
 DEBUG = flag("CORECACHE_DEBUG_BUILD")
 SANITIZE = flag("CORECACHE_SANITIZE")

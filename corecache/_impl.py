@@ -15,6 +15,8 @@ import platform
 from types import ModuleType
 from typing import Any, Dict, Optional
 
+from . import _env
+
 # name -> (compiled module, pure twin)
 MODULES = {
     "lru": ("corecache._lru", "corecache._pure.lru"),
@@ -23,6 +25,10 @@ MODULES = {
 }
 
 IMPORT_ERROR: Optional[BaseException] = None
+
+
+# a misspelled CORECACHE_* variable would be silently ignored: warn, once
+_env.warn_unknown(stacklevel=3)
 
 
 def _wanted() -> bool:

@@ -41,7 +41,7 @@ _batched_impl = getattr(itertools, "batched", None) or _batched_py
 
 def batched(iterable: Iterable[T], n: int) -> Iterator[Tuple[T, ...]]:
     """Tuples of ``n`` consecutive items of ``iterable`` (the last one may be
-    shorter): ``itertools.batched`` (Python 3.12+), on every Python 3.9+.
+    shorter): ``itertools.batched`` (Python 3.12+), on every supported Python (3.10+).
 
     :param n: the batch size, a positive int.
     """

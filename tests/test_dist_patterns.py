@@ -11,10 +11,11 @@ import time
 import pytest
 
 from conftest import FakeClock
-from corecache.distributed import (Cache, CacheWriteError, DistributedStats, MemoryStore,
-                                   NearCache, ReadThroughCache, RefreshAheadCache,
+from corecache.distributed import (Cache, CacheWriteError, DistributedStats, LoadFailed,
+                                   MemoryStore, NearCache, ReadThroughCache, RefreshAheadCache,
                                    WriteThroughCache, cached, make_key, warm)
 from corecache.distributed._base import FillGuard
+from dist_helpers import wait_for
 
 pytestmark = pytest.mark.redis
 
@@ -185,19 +186,29 @@ def test_stampede_batches_across_instances(make_store):
     assert sorted(loaded) == sorted(keys)              # each key loaded once
 
 
-def test_a_failed_leader_hands_over(make_store):
+def test_a_failed_load_is_shared_with_its_waiters(make_store):
+    """Instances (as processes) waiting for another's load raise its failure
+    instead of each calling the loader in turn; the next lookup loads anew."""
     store = make_store()
-    load = Loader(delay=0.1, fail=1)
+    load = Loader(delay=0.2, fail=1)
     caches = [ReadThroughCache(store, load, ttl=60) for _ in range(3)]
     out, errors = run_threads(3, lambda i: caches[i].get("k"))
-    assert len(errors) == 1 and "load 1 failed" in str(errors[0])
-    assert [o for o in out if o is not None] == [out[0] or out[1] or out[2]] * 2
-    assert len(load.calls) == 2                        # the failure, then one more load
+    assert len(load.calls) == 1 and out == [None] * 3
+    assert sorted(type(e).__name__ for e in errors) == ["LoadFailed", "LoadFailed",
+                                                         "RuntimeError"]
+    shared = next(e for e in errors if isinstance(e, LoadFailed))
+    assert "RuntimeError: load 1 failed" in str(shared) and shared.key == "k"
+    assert caches[1].get("k")["n"] == 2                # a new lookup loads again
+    assert sum(c.stats().lock_waits for c in caches) == 2
+    # a KeyError ("no such key") is shared as a KeyError
+    miss = [ReadThroughCache(store, Loader(delay=0.2), ttl=60) for _ in range(3)]
+    out, errors = run_threads(3, lambda i: miss[i].get("absent-x"))
+    assert len(errors) == 3 and all(type(e) is KeyError for e in errors)
 
 
 def test_lock_wait_runs_out_then_loads(make_store):
     store = make_store()
-    assert store._lock("load", "k", 30) is not None    # held by a process that hangs
+    assert store.lock("k", "a process that hangs", 30)
     load = Loader()
     rt = ReadThroughCache(store, load, ttl=60, lock_wait=0.15)
     t0 = time.monotonic()
@@ -383,15 +394,6 @@ def test_refresh_ahead_on_redis(make_store, impl):
 # ---- near cache ---------------------------------------------------------------
 
 
-def wait_for(cond, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
-
-
 def test_near_cache_invalidates_other_instances(make_store, impl):
     store = make_store()
     a = NearCache(store, local=impl.LRUCache(100, default_ttl=30), ttl=60)
@@ -557,3 +559,195 @@ def test_every_pattern_has_stats_and_close(make_store, impl):
         with c:
             pass
         c.close()                                      # idempotent
+
+
+# ---- issue 13: fills, the local tier, the loader, statistics ------------------
+
+
+class Gate:
+    """A loader that reads the database, then waits to be let go (a slow
+    load that began before a write)."""
+
+    def __init__(self, db):
+        self.db = db
+        self.started = threading.Event()
+        self.go = threading.Event()
+        self.calls = 0
+
+    def __call__(self, key):
+        value = self.db.get(key, "absent")
+        self.calls += 1
+        self.started.set()
+        assert self.go.wait(10)
+        if value == "absent":
+            raise KeyError(key)
+        return value
+
+    def many(self, keys):
+        values = {k: self.db[k] for k in keys if k in self.db}
+        self.calls += 1
+        self.started.set()
+        assert self.go.wait(10)
+        return values
+
+
+def in_thread(fn):
+    box = {}
+
+    def run():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: B902
+            box["error"] = exc
+    t = threading.Thread(target=run)
+    t.start()
+    return t, box
+
+
+@pytest.mark.parametrize("write", ["set", "delete"])
+def test_a_slow_fill_never_overwrites_a_newer_write(make_store, impl, write):
+    """A read-through miss reads v1 from the database; a write-through of v2
+    (or a delete) lands meanwhile; the slow fill must not put v1 back."""
+    store = make_store()
+    db = {"k": "v1"}
+    load = Gate(db)
+    rt = ReadThroughCache(store, load, ttl=60, local=impl.LRUCache(10))
+    wt = WriteThroughCache(store, db.__setitem__, ttl=60, deleter=db.pop)
+    t, box = in_thread(lambda: rt.get("k"))
+    assert load.started.wait(10)
+    if write == "set":
+        wt.set("k", "v2")
+    else:
+        wt.delete("k")
+    load.go.set()
+    t.join(10)
+    assert box == {"value": "v1"}                 # it read before the write: fine
+    assert store.get("k") == ("v2" if write == "set" else None)   # the write stands
+    assert rt.local.peek("k") is None             # and v1 is not kept locally
+    assert rt.stats().stale_fills == 1
+    if write == "set":
+        assert rt.get("k") == "v2" and load.calls == 1
+    else:
+        load.go.set()
+        with pytest.raises(KeyError):
+            rt.get("k")                           # deleted: the loader says so
+
+
+def test_a_slow_batch_fill_never_overwrites_a_newer_write(make_store):
+    store = make_store()
+    db = {"a": "a1", "b": "b1"}
+    load = Gate(db)
+    rt = ReadThroughCache(store, lambda k: db[k], ttl=60, loader_many=load.many)
+    wt = WriteThroughCache(store, db.__setitem__, ttl=60)
+    t, box = in_thread(lambda: rt.get_many(["a", "b"]))
+    assert load.started.wait(10)
+    wt.set("a", "a2")
+    load.go.set()
+    t.join(10)
+    assert box == {"value": {"a": "a1", "b": "b1"}}
+    assert store.get_many(["a", "b"]) == {"a": "a2", "b": "b1"}    # b was filled, a not
+
+
+def test_a_refresh_never_overwrites_a_newer_set(make_store):
+    store = make_store()
+    state = {"n": 0}
+    started, go, returned = threading.Event(), threading.Event(), threading.Event()
+
+    def loader(key):
+        state["n"] += 1
+        if state["n"] > 1:                        # the background reload
+            started.set()
+            assert go.wait(10)
+            returned.set()
+        return f"load {state['n']}"
+    ra = RefreshAheadCache(store, loader, ttl=2.0, refresh_ahead=0.1)
+    try:
+        assert ra.get("k") == "load 1"
+        assert wait_for(lambda: ra.get("k") and started.is_set(), 5)   # due: reloading
+        ra.set("k", "set meanwhile")
+        go.set()
+        assert returned.wait(5)
+        wait_for(lambda: store.get("k") != "set meanwhile", 1.0)   # every chance to overwrite
+        assert store.get("k") == "set meanwhile"
+        assert wait_for(lambda: ra.stats().stale_fills == 1, 5) and ra.stats().refreshes == 0
+    finally:
+        go.set()
+        ra.close()
+
+
+def test_a_local_copy_never_outlives_its_store_entry(make_store, impl):
+    """An entry another process stored with a short TTL is kept locally no
+    longer than it has left in the store (it was served up to its own TTL
+    after the store entry expired)."""
+    store = make_store()
+    loads = []
+    rt = ReadThroughCache(store, lambda k: loads.append(k) or f"reloaded {k}", ttl=60,
+                          local=impl.LRUCache(10, default_ttl=60),
+                          loader_many=lambda ks: loads.extend(ks) or {k: f"reloaded {k}"
+                                                                      for k in ks})
+    store.set("k", "short-lived", ttl=0.4)
+    store.set_many({"a": 1, "b": 2}, ttl=0.4)
+    assert rt.get("k") == "short-lived"
+    assert rt.get_many(["a", "b"]) == {"a": 1, "b": 2}
+    assert rt.local.peek("k") == "short-lived"
+    assert wait_for(lambda: store.get_many(["k", "a", "b"]) == {}, 5)
+    assert rt.get("k") == "reloaded k"
+    assert rt.get_many(["a", "b"]) == {"a": "reloaded a", "b": "reloaded b"}
+    assert sorted(loads) == ["a", "b", "k"]
+
+
+def test_a_key_that_is_not_utf8_reads_through_the_loader(make_store, impl):
+    store = make_store()
+    bad = "user\udc80"
+    load = Loader()
+    rt = ReadThroughCache(store, load, ttl=60, local=impl.LRUCache(10))
+    assert rt.get(bad) == {"key": bad, "n": 1}            # no UnicodeEncodeError
+    # never cached: each lookup asks the loader
+    assert rt.get_many([bad, "ok"]) == {bad: {"key": bad, "n": 2}, "ok": {"key": "ok", "n": 3}}
+    assert rt.stats().misses == 3
+    written = []
+    wt = WriteThroughCache(store, lambda k, v: written.append(k), ttl=60)
+    for write in (lambda: rt.set(bad, 1), lambda: wt.set(bad, 1), lambda: rt.delete(bad),
+                  lambda: wt.set_many({bad: 1})):
+        with pytest.raises(ValueError, match=r"key 'user\\udc80' cannot be stored"):
+            write()
+    assert written == []                                 # refused before the writer
+
+
+def test_the_loader_runs_once_even_when_slower_than_the_lease(make_store):
+    """Instances (as processes) miss one key; the loader takes longer than
+    lock_lease: the holder's lease is renewed while it loads, so nobody
+    takes over (it ran once per lease before)."""
+    store = make_store()
+    load = Loader(delay=1.0)
+    caches = [ReadThroughCache(store, load, ttl=60, lock_lease=0.3) for _ in range(4)]
+    out, errors = run_threads(4, lambda i: caches[i].get("k"))
+    assert not errors and load.calls == ["k"]
+    assert all(o == out[0] for o in out)
+    assert sum(c.stats().lock_waits for c in caches) == 3
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_every_lookup_counts_once(make_store, impl, local):
+    """10 threads missing one key: 10 misses, 9 of them waits on the shared
+    load (the 9 were counted nowhere), then 10 hits."""
+    load = Loader(delay=0.2)
+    rt = ReadThroughCache(make_store(), load, ttl=60,
+                          local=impl.LRUCache(10) if local else None)
+    out, errors = run_threads(10, lambda i: rt.get("hot"))
+    assert not errors and len(load.calls) == 1
+    s = rt.stats()
+    assert (s.misses, s.flight_waits, s.loads, s.hits) == (10, 9, 1, 0)
+    out, errors = run_threads(10, lambda i: rt.get("hot"))
+    s = rt.stats()
+    assert s.hits == 10 and s.misses == 10
+    assert (s.local_hits, s.store_hits) == ((10, 0) if local else (0, 10))
+    waits = s.flight_waits               # the hits may have shared lookups too
+    out, errors = run_threads(5, lambda i: rt.get_many(["x", "y"]))
+    s = rt.stats()
+    assert s.hits + s.misses == 30 and s.misses == 20 and s.flight_waits - waits == 8
+
+
+def test_cached_decorator_namespace_has_no_colon(make_store):
+    with pytest.raises(ValueError, match="namespace"):
+        cached(make_store(), ttl=1, namespace="a:b")

@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corecache.distributed import (MemoryStore, PendingLimitReached, PendingWritesError,
-                                   WriteBehindCache)
+                                   RedisStore, WriteBehindCache, WritesLostError)
+from dist_helpers import SlotMigration, wait_for
+from corecache.distributed.stores import parse_record
 
 pytestmark = pytest.mark.redis
 
@@ -29,8 +31,10 @@ class Writer:
         self.delay = delay
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()
 
     def _maybe_fail(self):
+        self.entered.set()
         self.gate.wait(30)
         if self.delay:
             time.sleep(self.delay)
@@ -144,7 +148,7 @@ def test_flush_timeout_says_what_is_left_and_keeps_it(make_store):
     wb2.set("c", 3)
     with pytest.raises(PendingWritesError):
         wb2.close(timeout=0.2)                          # close stops anyway, and says so
-    assert store._wb_records(["c"]) == [b"v3"]          # left in the store for the next one
+    assert [parse_record(r)[2] for r in store.queue_records(["c"])] == [b"v3"]   # left queued
     w3 = Writer()
     wb3 = WriteBehindCache(store, w3, flush_interval=0.01)
     try:
@@ -225,9 +229,9 @@ def test_a_dead_flushers_claims_are_taken_over(make_store):
     """Claims of a consumer that stopped (died) go back to the queue when
     their lease runs out, and another instance writes them."""
     store = make_store()
-    store._wb_enqueue("a", b"v1", None, 0, None)
-    store._wb_enqueue("b", b"v2", None, 0, None)
-    items, _, _ = store._wb_claim("dead consumer", 10, 0.3)
+    store.queue_push("a", b"v1", None, 0, "00")
+    store.queue_push("b", b"v2", None, 0, "00")
+    items, _, _, _ = store.queue_claim("dead consumer", 10, 0.3)
     assert len(items) == 2
     w = Writer()
     wb = WriteBehindCache(store, w, flush_interval=0.05, lease=1)
@@ -341,3 +345,167 @@ def test_write_behind_sets_invalidate_near_caches(make_store, impl):
     finally:
         wb.close()
         near.close()
+
+
+# ---- issue 13: versions, lost queues, bounded memory, close, migrations --------
+
+
+def test_a_versioned_writer_gets_versions_that_grow(make_store):
+    store = make_store()
+    calls = []
+    wb = WriteBehindCache(store, lambda k, v, ver: calls.append((k, v, ver)), versioned=True,
+                          deleter=lambda k, ver: calls.append((k, None, ver)),
+                          flush_interval=0.01)
+    batches = []
+    many = WriteBehindCache(make_store(namespace="many"),   # a queue of its own
+                            writer_many=lambda values, versions: batches.append(
+                                (values, versions)), versioned=True, flush_interval=0.01)
+    try:
+        for i in range(4):
+            wb.set("a", i)
+            wb.flush(10)
+        wb.delete("a")
+        wb.flush(10)
+        assert [(k, v) for k, v, _ in calls] == [("a", 0), ("a", 1), ("a", 2), ("a", 3),
+                                                ("a", None)]
+        versions = [ver for _, _, ver in calls]
+        assert versions == sorted(set(versions)) and versions[0] > 10 ** 15   # microseconds
+        many.set_many({"x": 1, "y": 2})
+        many.flush(10)
+        values = {k: v for vs, _ in batches for k, v in vs.items()}
+        got = {k: ver for _, vers in batches for k, ver in vers.items()}
+        assert values == {"x": 1, "y": 2} and set(got) == {"x", "y"}
+        assert min(got.values()) > versions[-1]
+    finally:
+        wb.close()
+        many.close()
+
+
+def _lose_queue(store):
+    """What a restart without persistence does to the queue (FLUSHALL on
+    a real server, every node of a cluster)."""
+    if isinstance(store, MemoryStore):
+        store.lose_queue()
+    else:
+        store.client.flushall()
+
+
+def test_flush_names_the_writes_the_store_lost(make_store):
+    """The store loses its queue (200 acknowledged writes, a batch of them
+    being written): flush() raised nothing and close() returned normally.
+    Now it raises WritesLostError naming exactly the writes nobody wrote."""
+    store = make_store()
+    w = Writer()
+    w.gate.clear()
+    wb = WriteBehindCache(store, w, flush_interval=0.01, batch_size=50)
+    try:
+        acked = {f"k{i}": i for i in range(200)}
+        for k, v in acked.items():
+            wb.set(k, v)
+        assert w.entered.wait(10)            # a batch is being written
+        _lose_queue(store)
+        w.gate.set()
+        with pytest.raises(WritesLostError) as info:
+            wb.flush(10)
+        lost, written = set(info.value.lost), set(w.db)
+        assert lost | written == set(acked) and not lost & written and len(lost) >= 100
+        assert info.value.keys == []
+        text = str(info.value)
+        assert "lost by the store" in text and "still pending" not in text
+        assert wb.stats().lost_writes == len(lost)
+        print(f"\n[fault run] queue lost with 200 acknowledged: written {len(written)}, "
+              f"lost {len(lost)} (all named by flush)")
+        wb.flush(10)                         # reported once
+        wb.set("after", 1)
+        wb.flush(10)
+        assert w.db["after"] == 1
+    finally:
+        w.gate.set()
+        wb.close()
+
+
+def test_unsettled_writes_stay_bounded_with_two_instances(make_store):
+    """Two instances set shared keys: each kept every key the other one
+    flushed until flush() (about a quarter of the sets each).  Now each
+    forgets its writes as soon as they are written or replaced."""
+    store = make_store()
+    a = WriteBehindCache(store, lambda k, v: None, flush_interval=0.01, batch_size=500)
+    b = WriteBehindCache(store, lambda k, v: None, flush_interval=0.01, batch_size=500)
+    try:
+        for i in range(6000):
+            (a if i % 2 else b).set(f"k{i % 1500}", i)
+        assert wait_for(lambda: store.queue_count() == 0, 30)
+        assert wait_for(lambda: len(a._mine) + len(b._mine) == 0, 10), (len(a._mine),
+                                                                        len(b._mine))
+    finally:
+        a.close()
+        b.close()
+
+
+def test_close_never_returns_while_its_flusher_may_still_write(make_store):
+    """close() gave up on its flusher after 5 s and returned while the
+    writer it had called was still running (and would write later)."""
+    store = make_store()
+    w = Writer()
+    w.gate.clear()
+    wb = WriteBehindCache(store, w, flush_interval=0.01)
+    wb.set("a", 1)
+    assert w.entered.wait(10)
+    done = threading.Event()
+    box = {}
+
+    def close():
+        try:
+            wb.close(timeout=0.1)
+        except BaseException as exc:  # noqa: B902
+            box["error"] = exc
+        box["written when close returned"] = dict(w.db)
+        done.set()
+    t = threading.Thread(target=close)
+    t.start()
+    try:
+        assert not done.wait(6.0)            # still waiting for the writer
+    finally:
+        w.gate.set()
+        t.join(10)
+    assert box == {"written when close returned": {"a": 1}}   # written, so no error
+
+
+def test_write_behind_sets_wait_through_a_migration_of_their_queue(redis_cluster):
+    """The queue's slot is halfway through a migration (its keys split
+    between two nodes): a set waits until the migration ends instead of
+    failing with 'TTL exhausted'."""
+    client = redis_cluster.client()
+    store = RedisStore(client, namespace="wbm", circuit_breaker=0.2)
+    db = {}
+    wb = WriteBehindCache(store, db.__setitem__, flush_interval=0.02)
+    migration = None
+    try:
+        wb.set("a", 1)
+        wb.flush(10)
+        migration = SlotMigration(redis_cluster, client.keyslot("{wbm}"))
+        migration.move(migration.keys_on_source()[:1])
+        done = threading.Event()
+        box = {}
+
+        def set_b():
+            try:
+                wb.set("b", 2)
+            except BaseException as exc:  # noqa: B902
+                box["error"] = exc
+            done.set()
+        t = threading.Thread(target=set_b)
+        t.start()
+        assert not done.wait(0.6)            # waiting: the queue's keys are split
+        migration.finish()
+        t.join(10)
+        assert box == {}
+        wb.flush(10)
+        assert db == {"a": 1, "b": 2}
+    finally:
+        wb.close()
+        if migration is not None:
+            migration.abort()
+            migration.close()
+        store.close()
+        client.close()

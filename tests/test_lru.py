@@ -5,6 +5,7 @@ import copy
 import gc
 import math
 import pickle
+import re
 import sys
 import threading
 import weakref
@@ -730,6 +731,17 @@ def test_bad_constructor_arguments(impl, kw, exc, name):
     assert name in msg and repr(list(kw.values())[-1]) in msg
 
 
+def _interpreter_wording(msg: str) -> str:
+    """The version-independent part of a message the interpreter words:
+    3.14 made a dict's unhashable key "cannot use 'list' as a dict key
+    (unhashable type: 'list')", where hash() still says "unhashable type:
+    'list'" (the compiled core hashes the key itself, the twin lets its dict
+    do it).  corecache's own messages are compared whole."""
+    m = re.fullmatch(r"cannot use '[^']*' as a (?:dict key|set element) \((unhashable type: .*)\)",
+                     msg)
+    return m.group(1) if m else msg
+
+
 def test_both_implementations_raise_the_same_messages():
     from conftest import all_impls
     impls = all_impls()
@@ -741,7 +753,7 @@ def test_both_implementations_raise_the_same_messages():
         for i in impls:
             with pytest.raises(Exception) as e:
                 case(i.LRUCache)
-            msgs.add((type(e.value), str(e.value)))
+            msgs.add((type(e.value), _interpreter_wording(str(e.value))))
         assert len(msgs) == 1, msgs
 
 

@@ -7,12 +7,12 @@ Patterns: :class:`ReadThroughCache`, :class:`WriteThroughCache`,
 :class:`WriteBehindCache`, :class:`RefreshAheadCache`, :class:`NearCache`;
 :func:`warm` and the :func:`cached` decorator.  See README.md.
 """
-from ..exceptions import (CacheWriteError, PendingLimitReached, PendingWritesError, StoreError,
-                          StoreUnavailable)
-from ._base import Cache
+from ..exceptions import (CacheWriteError, LoadFailed, PendingLimitReached, PendingWritesError,
+                          StoreError, StoreUnavailable, WritesLostError)
+from ._base import Cache, SingleFlight
 from .decorator import cached, make_key
 from .patterns import NearCache, ReadThroughCache, RefreshAheadCache, WriteThroughCache, warm
-from .redis_store import RedisStore
+from .redis_store import CircuitBreaker, RedisStore
 from .serializers import CorruptValue, JsonSerializer, PickleSerializer, RawSerializer
 from .stats import DistributedStats
 from .stores import MemoryStore, Store
@@ -21,9 +21,11 @@ from .write_behind import WriteBehindCache
 __all__ = [
     "Cache",
     "CacheWriteError",
+    "CircuitBreaker",
     "CorruptValue",
     "DistributedStats",
     "JsonSerializer",
+    "LoadFailed",
     "MemoryStore",
     "NearCache",
     "PendingLimitReached",
@@ -33,11 +35,13 @@ __all__ = [
     "ReadThroughCache",
     "RedisStore",
     "RefreshAheadCache",
+    "SingleFlight",
     "Store",
     "StoreError",
     "StoreUnavailable",
     "WriteBehindCache",
     "WriteThroughCache",
+    "WritesLostError",
     "cached",
     "make_key",
     "warm",

@@ -4,24 +4,47 @@ statistics.
 
 Read path of one key (``_get``), after a local miss:
 
-1. in-process single flight: one thread per key goes on, the others wait
-   for its result (or its exception);
-2. the store: a hit fills the local tier and returns;
-3. a miss takes the store's load lock (``SET NX PX`` with a random token);
-   the holder checks the store once more, loads, stores the value, and
-   releases the lock by compare-and-delete;
+1. in-process single flight (:class:`SingleFlight`): one thread per key
+   goes on, the others wait for its result (or its exception);
+2. the store: a hit fills the local tier (for no longer than the store
+   entry has left) and returns;
+3. a miss takes the key's fill lock in the store (a token of this call;
+   taking it again with the same token succeeds, so a retried request
+   cannot lock its caller out), renewed in the background while the loader
+   runs.  The holder checks the store once more, loads, and *fills*: the
+   store keeps the value only if no write of the key came through corecache
+   since the lock was taken and the lock is still the holder's (one atomic
+   step), so a slow load never overwrites a newer write.  A value whose
+   fill was refused is returned to the caller but kept out of the local
+   tier.  If the loader raises, the lock is left with the failure for a
+   moment;
 4. a process that did not get the lock polls the store (2 ms, doubling to
-   50 ms) until the value appears, the lock disappears without a value (the
-   loader failed or died: it competes for the lock again), or ``lock_wait``
-   runs out (it loads itself).
+   50 ms) until the value appears (returned), the failure appears (raised
+   as LoadFailed: the waiters of a load share its failure instead of each
+   calling the loader), the lock disappears without either (the holder died
+   or a delete cancelled its load: it competes for the lock again; one
+   process wins), or ``lock_wait`` runs out (it loads, without storing).
+
+So the loader of a key runs once however many threads and processes miss
+it together, as long as the process holding the lock is alive and its load
+ends within the waiters' ``lock_wait``.
+
+A key that cannot be stored (not valid UTF-8) is never cached: every
+lookup of it calls the loader.
 
 When the store fails (unreachable, timeout, ...) the read path counts the
-error and loads without it: the loader answers, and the local tier still
-works.  Writes never pretend: a store failure on a write raises.
+error and loads without it (the value is not stored): the loader answers,
+and the local tier still works.  Writes never pretend: a store failure on a
+write raises.
+
+I/O happens at the store's protocol methods, the loader calls and
+``_sleep``; nothing here waits on a thread primitive but the single
+flight's, which keeps the logic open to an asyncio twin.
 """
 from __future__ import annotations
 
 import math
+import secrets
 import threading
 import time
 import uuid
@@ -30,13 +53,17 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .._flight import Flight
 from ..config import check_callable, check_seconds, check_ttl
-from ..exceptions import StoreError
+from ..exceptions import LoadFailed, StoreError
 from .stats import Counters, DistributedStats
-from .stores import MISSING, Store, norm_key
+from .stores import (MISSING, Store, lock_failure, lock_holder, norm_key, sha1, storable,
+                     write_key)
 
 __all__ = ["Cache", "SingleFlight"]
 
 _get_ident = threading.get_ident
+
+# outcomes of a lookup, as counter names (a waiter counts its leader's)
+LOCAL, STORE, MISS = "local_extra", "store_hits", "misses"
 
 
 def _reentered(key: str) -> RuntimeError:
@@ -45,36 +72,55 @@ def _reentered(key: str) -> RuntimeError:
 
 
 class SingleFlight:
-    """Concurrent calls for one key share one computation."""
+    """Concurrent lookups of one key in this process share one leader's work.
+
+    The interface (what a shared implementation must offer)::
+
+        leader, flight = sf.begin(key)     # RuntimeError if this thread leads key already
+        if leader:
+            try:
+                result = work()
+            except BaseException as exc:
+                sf.finish(key, flight, error=exc)
+                raise
+            sf.finish(key, flight, result)
+        else:
+            result = flight.wait()         # the leader's result, or its exception raised
+
+        lead, follow = sf.begin_many(keys) # keys this thread leads, {key: flight} of others
+        sf.finish_many(lead, {key: result}, error=None)
+
+    A flight is finished exactly once, by its leader; ``finish`` forgets it
+    before waking the waiters, so a lookup after the result starts anew.
+    """
+
+    __slots__ = ("_lock", "_flights")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._flights: Dict[str, Flight] = {}
 
-    def run(self, key: str, fn: Callable[[], Any]) -> Any:
+    def begin(self, key: str) -> Tuple[bool, Flight]:
         with self._lock:
             flight = self._flights.get(key)
-            leader = flight is None
-            if leader:
+            if flight is None:
                 flight = self._flights[key] = Flight()
-        if not leader:
-            if flight.owner == _get_ident():
-                raise _reentered(key)
-            return flight.wait()
-        try:
-            value = fn()
-        except BaseException as exc:
-            with self._lock:
-                del self._flights[key]
-            flight.fail(exc)
-            raise
-        with self._lock:
-            del self._flights[key]
-        flight.succeed(value)
-        return value
+                return True, flight
+        if flight.owner == _get_ident():
+            raise _reentered(key)
+        return False, flight
 
-    def claim(self, keys: List[str]) -> Tuple[List[str], Dict[str, Flight]]:
-        """(keys this thread leads, {key: flight of another thread})."""
+    def finish(self, key: str, flight: Flight, result: Any = None,
+               error: Optional[BaseException] = None) -> None:
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+        if error is not None:
+            flight.fail(error)
+        else:
+            flight.succeed(result)
+
+    def begin_many(self, keys: List[str]) -> Tuple[List[str], Dict[str, Flight]]:
         lead: List[str] = []
         follow: Dict[str, Flight] = {}
         me = _get_ident()
@@ -92,17 +138,15 @@ class SingleFlight:
                     follow[k] = flight
         return lead, follow
 
-    def finish(self, keys: List[str], values: Dict[str, Any]) -> None:
+    def finish_many(self, keys: List[str], results: Dict[str, Any],
+                    error: Optional[BaseException] = None) -> None:
         with self._lock:
-            flights = [(k, self._flights.pop(k)) for k in keys]
+            flights = [(k, self._flights.pop(k)) for k in keys if k in self._flights]
         for k, flight in flights:
-            flight.succeed(values.get(k, MISSING))
-
-    def fail(self, keys: List[str], exc: BaseException) -> None:
-        with self._lock:
-            flights = [self._flights.pop(k) for k in keys if k in self._flights]
-        for flight in flights:
-            flight.fail(exc)
+            if error is not None:
+                flight.fail(error)
+            else:
+                flight.succeed(results.get(k))
 
 
 class _Ticket:
@@ -184,9 +228,19 @@ def check_lease(value: Any, name: str) -> float:
     return seconds
 
 
-def _min_ttl(*ttls: Optional[float]) -> Optional[float]:
+def min_ttl(*ttls: Optional[float]) -> Optional[float]:
     finite = [t for t in ttls if t is not None and t != math.inf]
     return min(finite) if finite else None
+
+
+def never(key: Any, default: Any = None) -> Any:
+    """The lookup of a local tier that is not there (or is bypassed)."""
+    return default
+
+
+def failure_text(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 class Cache:
@@ -194,26 +248,28 @@ class Cache:
 
     ``get(key, default=None)``: the value of key from the local tier, else
     the store, else the loader (if any); ``default`` when no tier has it and
-    there is no loader.  ``get_many``, ``set``, ``set_many``, ``delete``,
-    ``delete_many``, ``stats`` and ``close`` as documented on each.
+    there is no loader.  ``get_many``, ``get_or_load``, ``set``,
+    ``set_many``, ``delete``, ``delete_many``, ``stats`` and ``close`` as
+    documented on each.
 
     :param store: a MemoryStore or RedisStore.
     :param ttl: seconds entries live in the store (None: the store's
         default_ttl; ``math.inf``: no expiry).
     :param local: an optional LRUCache in front of the store.  Its entries
-        live for the smaller of its own default_ttl and ``ttl``.
+        live for the smaller of its own default_ttl, ``ttl`` and what the
+        store entry they came from has left.
     :param loader: ``loader(key) -> value`` called on a miss of every tier
         (raise KeyError for "no such key").
     :param loader_many: ``loader_many(keys) -> {key: value}`` for batches
         (keys left out of the result do not exist).
-    :param stampede: take the store's load lock on a miss so that one
-        process loads while the others wait (False: every process loads).
-    :param lock_lease: seconds the load lock is held at most.
-    :param lock_wait: seconds a process waits for another's load before
-        loading itself (default: lock_lease).
+    :param stampede: wait for another process's load of a key instead of
+        loading it too (False: every process that misses loads; only the
+        one holding the key's fill lock stores its value).
+    :param lock_lease: seconds a fill lock outlives a process that died (or
+        stopped) holding it; renewed every lock_lease/3 while the loader runs.
+    :param lock_wait: seconds a miss waits for another process's load before
+        loading itself (without storing; default 10, or lock_lease if larger).
     """
-
-    _near = False   # NearCache: fills guarded, local tier switched by the channel
 
     # get is a slot, set per instance: with a local tier it is the
     # LRUCache's own getter (compiled: no Python frame on a hit) falling
@@ -236,18 +292,18 @@ class Cache:
             raise TypeError(f"stampede must be a bool, got {stampede!r}")
         self._stampede = stampede
         self._lock_lease = check_lease(lock_lease, "lock_lease")
-        self._lock_wait = (self._lock_lease if lock_wait is None
+        self._lock_wait = (max(10.0, self._lock_lease) if lock_wait is None
                            else check_lease(lock_wait, "lock_wait"))
-        store_ttl = None if self._ttl_ms is None else self._ttl_ms / 1000.0
+        self._store_ttl = None if self._ttl_ms is None else self._ttl_ms / 1000.0
         self._local_ttl = None
         if self._local is not None:
-            self._local_ttl = _min_ttl(self._local.default_ttl, store_ttl)
-        self._id = uuid.uuid4().hex[:16]   # origin of this instance's writes
+            self._local_ttl = min_ttl(self._local.default_ttl, self._store_ttl)
+        self._id = uuid.uuid4().hex   # origin of this instance's writes
         self._flight = SingleFlight()
         self._c = Counters()
         self._closed = False
         self._local_get: Callable[[Any, Any], Any] = (
-            self._local.get if self._local is not None else _never)
+            self._local.get if self._local is not None else never)
         self._fast_get = self._make_fast_get()
         self.get: Callable[..., Any] = self._fast_get or self._get_plain
 
@@ -264,6 +320,11 @@ class Cache:
     @property
     def local(self) -> Any:
         return self._local
+
+    # ---- I/O seams ---------------------------------------------------------
+
+    def _sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
     # ---- reads -------------------------------------------------------------
 
@@ -285,6 +346,16 @@ class Cache:
         value = self._get(k, self._loader_for(k))
         return default if value is MISSING else value
 
+    def get_or_load(self, key: Any, load: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """The value of key from the local tier or the store; on a miss of
+        both, ``load(*args, **kwargs)``, stampede-protected and stored as
+        ``get`` does with the loader."""
+        value = self._local_get(key, MISSING)
+        if value is not MISSING:
+            return value
+        k = norm_key(key)
+        return self._get(k, lambda: load(*args, **kwargs))
+
     def _loader_for(self, key: str) -> Optional[Callable[[], Any]]:
         if self._loader is not None:
             loader = self._loader
@@ -300,59 +371,142 @@ class Cache:
 
     def _get(self, key: str, load: Optional[Callable[[], Any]]) -> Any:
         """The value of a normalized key (MISSING if absent and no loader)."""
-        return self._flight.run(key, lambda: self._lead(key, load))
+        leader, flight = self._flight.begin(key)
+        if not leader:
+            try:
+                value, outcome = flight.wait()
+            except BaseException:
+                self._c.add2(MISS, "flight_waits")
+                raise
+            self._c.add2(outcome, "flight_waits")
+            return value
+        try:
+            result = self._lead(key, load)
+        except BaseException as exc:
+            self._flight.finish(key, flight, error=exc)
+            raise
+        self._flight.finish(key, flight, result)
+        return result[0]
 
-    def _lead(self, key: str, load: Optional[Callable[[], Any]]) -> Any:
+    def _lead(self, key: str, load: Optional[Callable[[], Any]]) -> Tuple[Any, str]:
         local = self._local
         if local is not None:
             value = local.peek(key, MISSING)   # filled while we queued
             if value is not MISSING:
-                return value
+                self._c.add(LOCAL)
+                return value, LOCAL
+        if not storable(key):    # cannot name a stored entry: the loader answers
+            self._c.add(MISS)
+            return (MISSING if load is None else self._call_loader(load)), MISS
         ticket = self._begin(key)
         try:
-            value, local_ttl = self._resolve(key, load)
+            value, local_ttl, outcome = self._resolve(key, load)
         except BaseException:
             self._end(ticket)
             raise
-        self._fill(key, value, local_ttl, ticket)
-        return value
+        self._fill_local(key, value, local_ttl, ticket)
+        return value, outcome
 
-    def _resolve(self, key: str, load: Optional[Callable[[], Any]]) -> Tuple[Any, Any]:
-        """(value or MISSING, local TTL: None for the default, 0 for no fill)."""
+    def _resolve(self, key: str, load: Optional[Callable[[], Any]]) -> Tuple[Any, Any, str]:
+        """(value or MISSING, local TTL: None for the default, 0 for no
+        fill, else seconds; the outcome counted)."""
         try:
             found = self._lookup(key)
         except StoreError:
-            self._c.add("store_errors")
+            self._c.add2("store_errors", MISS)
             if load is None:
-                return MISSING, 0
-            return self._load_value(key, load)[1], None
+                return MISSING, 0, MISS
+            return self._load_value(key, load)[1], None, MISS
         if found is not MISSING:
-            self._c.add("misses" if found[0] is MISSING else "store_hits")
-            return found
-        self._c.add("misses")
+            if found[0] is MISSING:     # a pending delete: absent, do not load
+                self._c.add(MISS)
+                return MISSING, 0, MISS
+            self._c.add(STORE)
+            return found[0], found[1], STORE
+        self._c.add(MISS)
         if load is None:
-            return MISSING, 0
-        return self._load_guarded(key, load), None
+            return MISSING, 0, MISS
+        value, local_ttl = self._load_guarded(key, load)
+        return value, local_ttl, MISS
 
     def _lookup(self, key: str) -> Any:
-        """(value, local TTL) from the store, or MISSING.  Subclasses add
-        what they need (refresh-ahead reads the TTL; write-behind looks at
-        its pending writes)."""
-        data = self._store._fetch(key)
+        """(value, local TTL) from the store, or MISSING.  (MISSING, 0) is
+        "absent, do not load" (a pending delete of write-behind)."""
+        if self._local is None:
+            data, left = self._store.fetch(key), None
+        else:
+            sent = monotonic()
+            data, left = self._store.fetch_ttl(key)
+            left = self._left(left, sent)
         if data is None:
-            return MISSING
+            return self._peek_more([key]).get(key, MISSING)
         value = self._store.decode(key, data)
-        return MISSING if value is MISSING else (value, None)
+        return MISSING if value is MISSING else (value, self._cap(left))
+
+    def _peek_more(self, keys: List[str]) -> Dict[str, Tuple[Any, Any]]:
+        """{key: (value, local TTL)} of keys the store has no value of, from
+        elsewhere in the store (write-behind: its pending writes)."""
+        return {}
+
+    def _recheck(self, keys: List[str]) -> Tuple[Dict[str, Tuple[Any, Any]],
+                                                  Dict[str, Optional[str]]]:
+        """Under the fill locks, before loading: ({key: (value, local TTL)}
+        of the keys stored meanwhile, {key: what a fill must find there}:
+        None for absent, else the SHA-1 of the bytes seen (a value the
+        serializer refuses is replaced by the fill))."""
+        lefts: List[Optional[float]]
+        if self._local is None:
+            datas, lefts = self._store.fetch_many(keys), [None] * len(keys)
+        else:
+            sent = monotonic()
+            datas, lefts = self._store.fetch_many_ttl(keys)
+            lefts = [self._left(left, sent) for left in lefts]
+        found: Dict[str, Tuple[Any, Any]] = {}
+        expects: Dict[str, Optional[str]] = {}
+        absent = []
+        for k, data, left in zip(keys, datas, lefts):
+            if data is None:
+                expects[k] = None
+                absent.append(k)
+                continue
+            value = self._store.decode(k, data)
+            if value is MISSING:
+                expects[k] = sha1(data)
+            else:
+                found[k] = (value, self._cap(left))
+        if absent:
+            for k, got in self._peek_more(absent).items():
+                if got[0] is not MISSING:
+                    found[k] = got
+        return found, expects
+
+    def _cap(self, left: Optional[float]) -> Optional[float]:
+        """The local TTL of a value whose store entry has left seconds."""
+        if left is None:
+            return None
+        if left <= 0:
+            return 0
+        return min_ttl(self._local_ttl, left) or left
+
+    @staticmethod
+    def _left(left: Optional[float], sent: float) -> Optional[float]:
+        """What a store entry that had left seconds when the server read it
+        has left now: the server read it after sent, so no more than this."""
+        return None if left is None else left - (monotonic() - sent)
+
+    def _since(self, started: float) -> Optional[float]:
+        """A local TTL no longer than a store entry written after started
+        has left (None: no store TTL)."""
+        if self._store_ttl is None:
+            return None
+        left = self._store_ttl - (monotonic() - started)
+        return left if left > 0 else 0
 
     def _decoded(self, key: str, data: Optional[bytes]) -> Any:
-        if data is None:
-            return MISSING
-        return self._store.decode(key, data)
+        return MISSING if data is None else self._store.decode(key, data)
 
-    # ---- loading -----------------------------------------------------------
-
-    def _load_value(self, key: str, load: Callable[[], Any]) -> Tuple[bytes, Any]:
-        """Run the loader: (serialized, value as every reader will see it)."""
+    def _call_loader(self, load: Callable[[], Any]) -> Any:
+        """One loader call, counted."""
         t0 = self._c.load_latency.start()
         try:
             value = load()
@@ -362,77 +516,111 @@ class Cache:
         finally:
             self._c.load_latency.stop(t0)
         self._c.add("loads")
-        data = self._store.encode(value)
+        return value
+
+    def _load_value(self, key: str, load: Callable[[], Any]) -> Tuple[bytes, Any]:
+        """(serialized, value) of one loader call, counted."""
+        value = self._call_loader(load)
+        data = self._store.encode(value, key, self._ttl_ms)
         return data, self._roundtrip(key, data, value)
 
     def _roundtrip(self, key: str, data: bytes, value: Any) -> Any:
         # readers in other processes get the decoded value: so do we
-        decoded = self._store.decode(key, data)
+        decoded = self._store.decode(key, data, check_expiry=False)
         return value if decoded is MISSING else decoded
 
-    def _put(self, key: str, data: bytes) -> None:
-        """Store a loaded value; a failure is counted, not raised (reads)."""
-        try:
-            self._store._put(key, data, self._ttl_ms, self._id)
-        except StoreError:
-            self._c.add("store_errors")
+    def _token(self) -> str:
+        return secrets.token_hex(8)
 
-    def _load_guarded(self, key: str, load: Callable[[], Any]) -> Any:
+    def _load_guarded(self, key: str, load: Callable[[], Any]) -> Tuple[Any, Any]:
+        """(value, local TTL) of a miss: loaded under the fill lock, or
+        another process's load waited for (see the module docstring)."""
         store = self._store
-        if not self._stampede:
-            data, value = self._load_value(key, load)
-            self._put(key, data)
-            return value
-        deadline = monotonic() + self._lock_wait
+        token = self._token()
+        started = monotonic()
+        deadline = started + self._lock_wait
         delay = 0.002
         while True:
             try:
-                token = store._lock("load", key, self._lock_lease)
+                locked = store.lock(key, token, self._lock_lease)
             except StoreError:
                 self._c.add("store_errors")
-                return self._load_value(key, load)[1]
-            if token is not None:
+                return self._load_value(key, load)[1], None
+            if locked:
                 return self._load_locked(key, load, token)
+            if not self._stampede:       # load too; the lock's holder stores its own
+                return self._load_value(key, load)[1], None
             # another process loads: wait for its value
             while True:
                 left = deadline - monotonic()
                 if left <= 0:
                     self._c.add("lock_timeouts")
-                    data, value = self._load_value(key, load)
-                    self._put(key, data)
-                    return value
-                time.sleep(min(delay, left))
+                    return self._load_value(key, load)[1], None
+                self._sleep(min(delay, left))
                 delay = min(delay * 2, 0.05)
                 try:
-                    datas, locked = store._fetch_locked([key])
+                    datas, states = store.lock_state([key])
                 except StoreError:
                     self._c.add("store_errors")
-                    return self._load_value(key, load)[1]
+                    return self._load_value(key, load)[1], None
                 value = self._decoded(key, datas[0])
                 if value is not MISSING:
                     self._c.add("lock_waits")
-                    return value
-                if not locked[0]:
-                    break   # the loader failed or died: compete for the lock
+                    return value, self._since(started)
+                if lock_holder(states[0]) is not None:
+                    continue
+                failure = lock_failure(states[0])
+                if failure is not None:
+                    raise self._shared_failure(key, failure[1])
+                break   # the holder died, or a delete cancelled its load: compete again
 
-    def _load_locked(self, key: str, load: Callable[[], Any], token: str) -> Any:
+    def _shared_failure(self, key: str, text: str) -> BaseException:
+        self._c.add("lock_waits")
+        if text.startswith("KeyError:"):
+            return KeyError(key)
+        return LoadFailed(f"the loader of key {key!r} failed in another process while this "
+                          f"one waited for it: {text} (the waiters of a load share its "
+                          f"failure; the next lookup loads anew)", key)
+
+    def _load_locked(self, key: str, load: Callable[[], Any], token: str) -> Tuple[Any, Any]:
         store = self._store
+        store.keep(key, token, self._lock_lease)
         try:
+            expect = None
             try:   # a load may have finished between our miss and our lock
-                value = self._decoded(key, store._fetch(key))
-                if value is not MISSING:
+                found, expects = self._recheck([key])
+                if key in found:
                     self._c.add("lock_waits")
-                    return value
+                    self._unlock(key, token)
+                    return found[key]
+                expect = expects[key]
             except StoreError:
                 self._c.add("store_errors")
-            data, value = self._load_value(key, load)
-            self._put(key, data)
-            return value
-        finally:
             try:
-                store._unlock("load", key, token)
+                data, value = self._load_value(key, load)
+            except BaseException as exc:
+                self._unlock(key, token, failure_text(exc) if isinstance(exc, Exception)
+                             else None)
+                raise
+            started = monotonic()
+            try:
+                stored = store.fill(key, data, self._ttl_ms, token, self._id, expect)
             except StoreError:
                 self._c.add("store_errors")
+                self._unlock(key, token)
+                return value, None
+            if not stored:   # a write came in while we loaded: ours is older
+                self._c.add("stale_fills")
+                return value, 0
+            return value, self._since(started)
+        finally:
+            store.drop(key, token)
+
+    def _unlock(self, key: str, token: str, failure: Optional[str] = None) -> None:
+        try:
+            self._store.unlock(key, token, failure)
+        except StoreError:
+            self._c.add("store_errors")
 
     def _load_many_call(self, keys: List[str]) -> Dict[str, Any]:
         """The loader over a batch: {key: value} of the keys that exist."""
@@ -464,70 +652,123 @@ class Cache:
         self._c.add("loads", len(found))
         return found
 
-    def _load_many(self, keys: List[str], put: bool) -> Dict[str, Any]:
-        found = self._load_many_call(keys)
+    def _load_many(self, keys: List[str]) -> Dict[str, Tuple[bytes, Any]]:
+        """{key: (serialized, value)} of the keys the loader found."""
         out = {}
-        items = []
-        for k, v in found.items():
-            data = self._store.encode(v)
-            items.append((k, data))
-            out[k] = self._roundtrip(k, data, v)
-        if put and items:
-            try:
-                self._store._put_many(items, self._ttl_ms, self._id)
-            except StoreError:
-                self._c.add("store_errors")
+        for k, v in self._load_many_call(keys).items():
+            data = self._store.encode(v, k, self._ttl_ms)
+            out[k] = (data, self._roundtrip(k, data, v))
         return out
 
-    def _load_many_guarded(self, keys: List[str], deadline: float) -> Dict[str, Any]:
+    def _load_many_unstored(self, keys: List[str]) -> Dict[str, Tuple[Any, Any]]:
+        """Loaded without storing (the store failed, or another process
+        holds the fill lock): the local tier may still keep them."""
+        return {k: (v, None) for k, (_, v) in self._load_many(keys).items()}
+
+    def _load_many_guarded(self, keys: List[str], deadline: float) -> Dict[str, Tuple[Any, Any]]:
+        """{key: (value, local TTL)} of the keys found, loaded under their
+        fill locks or waited for."""
         store = self._store
-        if not self._stampede:
-            return self._load_many(keys, True)
+        token = self._token()
+        started = monotonic()
         try:
-            tokens = store._lock_many("load", keys, self._lock_lease)
+            locked = store.lock_many(keys, token, self._lock_lease)
         except StoreError:
             self._c.add("store_errors")
-            return self._load_many(keys, False)
-        out: Dict[str, Any] = {}
-        mine = [k for k in keys if k in tokens]
-        if mine:
-            try:
-                out.update(self._load_many(mine, True))
-            finally:
-                try:
-                    store._unlock_many("load", tokens)
-                except StoreError:
-                    self._c.add("store_errors")
-        waiting = [k for k in keys if k not in tokens]
+            return self._load_many_unstored(keys)
+        out: Dict[str, Tuple[Any, Any]] = {}
+        if locked:
+            out.update(self._load_many_locked(locked, token))
+        mine = set(locked)
+        waiting = [k for k in keys if k not in mine]
+        if not self._stampede:
+            out.update(self._load_many_unstored(waiting))
+            return out
         delay = 0.002
         while waiting:
             left = deadline - monotonic()
             if left <= 0:
                 self._c.add("lock_timeouts", len(waiting))
-                out.update(self._load_many(waiting, True))
+                out.update(self._load_many_unstored(waiting))
                 break
-            time.sleep(min(delay, left))
+            self._sleep(min(delay, left))
             delay = min(delay * 2, 0.05)
             try:
-                datas, locked = store._fetch_locked(waiting)
+                datas, states = store.lock_state(waiting)
             except StoreError:
                 self._c.add("store_errors")
-                out.update(self._load_many(waiting, False))
+                out.update(self._load_many_unstored(waiting))
                 break
             free = []
             still = []
-            for k, data, held in zip(waiting, datas, locked):
+            for k, data, state in zip(waiting, datas, states):
                 value = self._decoded(k, data)
                 if value is not MISSING:
                     self._c.add("lock_waits")
-                    out[k] = value
-                elif held:
+                    out[k] = (value, self._since(started))
+                elif lock_holder(state) is not None:
                     still.append(k)
+                elif lock_failure(state) is not None:
+                    raise self._shared_failure(k, lock_failure(state)[1])  # type: ignore[index]
                 else:
                     free.append(k)
-            if free:   # their loader failed or died: compete again
+            if free:   # their loader died, or a delete cancelled it: compete again
                 out.update(self._load_many_guarded(free, deadline))
             waiting = still
+        return out
+
+    def _load_many_locked(self, keys: List[str], token: str) -> Dict[str, Tuple[Any, Any]]:
+        store = self._store
+        for k in keys:
+            store.keep(k, token, self._lock_lease)
+        out: Dict[str, Tuple[Any, Any]] = {}
+        try:
+            rest = keys
+            expects: Dict[str, Optional[str]] = {}
+            try:   # loaded meanwhile?
+                found, expects = self._recheck(keys)
+                if found:
+                    self._c.add("lock_waits", len(found))
+                    out.update(found)
+                    store.unlock_many(list(found), token)
+                    rest = [k for k in keys if k not in found]
+            except StoreError:
+                self._c.add("store_errors")
+            try:
+                loaded = self._load_many(rest) if rest else {}
+            except BaseException as exc:
+                text = failure_text(exc) if isinstance(exc, Exception) else None
+                for k in rest:
+                    self._unlock(k, token, text)
+                raise
+            absent = [k for k in rest if k not in loaded]
+            if absent:
+                try:
+                    store.unlock_many(absent, token)
+                except StoreError:
+                    self._c.add("store_errors")
+            started = monotonic()
+            refused: Any = 0     # refused fills stay out of the local tier
+            try:
+                stored = set(store.fill_many(
+                    [(k, d, expects.get(k)) for k, (d, _) in loaded.items()],
+                    self._ttl_ms, token, self._id))
+            except StoreError:
+                self._c.add("store_errors")
+                stored, refused = set(), None
+                try:
+                    store.unlock_many(list(loaded), token)
+                except StoreError:
+                    pass
+            else:
+                if len(stored) < len(loaded):
+                    self._c.add("stale_fills", len(loaded) - len(stored))
+            ttl = self._since(started)
+            for k, (_, v) in loaded.items():
+                out[k] = (v, ttl if k in stored else refused)
+        finally:
+            for k in keys:
+                store.drop(k, token)
         return out
 
     # ---- batches -----------------------------------------------------------
@@ -547,66 +788,116 @@ class Cache:
             else:
                 out[k] = value
         if missing:
-            lead, follow = self._flight.claim(missing)
+            lead, follow = self._flight.begin_many(missing)
             if lead:
                 try:
                     found = self._resolve_many(lead)
                 except BaseException as exc:
-                    self._flight.fail(lead, exc)
+                    self._flight.finish_many(lead, {}, exc)
                     raise
-                self._flight.finish(lead, found)
-                out.update(found)
+                self._flight.finish_many(lead, found)
+                for k, (value, _) in found.items():
+                    if value is not MISSING:
+                        out[k] = value
             for k, flight in follow.items():
-                value = flight.wait()
+                try:
+                    result = flight.wait()
+                except BaseException:
+                    self._c.add2(MISS, "flight_waits")
+                    raise
+                value, outcome = result if result is not None else (MISSING, MISS)
+                self._c.add2(outcome, "flight_waits")
                 if value is not MISSING:
                     out[k] = value
         return {k: out[k] for k in ks if k in out}
 
-    def _resolve_many(self, keys: List[str]) -> Dict[str, Any]:
+    def _resolve_many(self, keys: List[str]) -> Dict[str, Tuple[Any, str]]:
+        """{key: (value or MISSING, outcome)} of every key."""
         loads = self._loader is not None or self._loader_many is not None
+        results: Dict[str, Tuple[Any, str]] = {}
+        local = self._local
+        if local is not None:
+            for k in keys:
+                value = local.peek(k, MISSING)   # filled while we queued
+                if value is not MISSING:
+                    self._c.add(LOCAL)
+                    results[k] = (value, LOCAL)
+        unstorable = [k for k in keys if k not in results and not storable(k)]
+        if unstorable:   # the loader answers for keys that cannot be stored
+            self._c.add(MISS, len(unstorable))
+            loaded = self._load_many_call(unstorable) if loads else {}
+            for k in unstorable:
+                results[k] = (loaded.get(k, MISSING), MISS)
+        keys = [k for k in keys if k not in results]
+        if not keys:
+            return results
         tickets = [self._begin(k) for k in keys]
         try:
-            found, ttls, missing = self._lookup_many(keys)
-            if missing and loads:
-                if found is None:   # the store failed
-                    found, ttls = self._load_many(missing, False), {}
-                else:
-                    found.update(self._load_many_guarded(missing,
-                                                         monotonic() + self._lock_wait))
-            elif found is None:
-                found, ttls = {}, {}
+            try:
+                found, lefts, missing = self._lookup_many(keys)
+            except StoreError:
+                self._c.add2("store_errors", MISS)
+                self._c.add(MISS, len(keys) - 1)
+                found, lefts, missing = {}, {}, list(keys)
+                got = self._load_many_unstored(missing) if loads else {}
+                missing = []
+            else:
+                got = (self._load_many_guarded(missing, monotonic() + self._lock_wait)
+                       if missing and loads else {})
         except BaseException:
             for t in tickets:
                 self._end(t)
             raise
         for k, t in zip(keys, tickets):
             if k in found:
-                self._fill(k, found[k], ttls.get(k), t)
+                self._fill_local(k, found[k], lefts.get(k), t)
+                results[k] = (found[k], STORE)
+            elif k in got:
+                self._fill_local(k, got[k][0], got[k][1], t)
+                results[k] = (got[k][0], MISS)
             else:
                 self._end(t)
-        return found
+                results[k] = (MISSING, MISS)
+        return results
 
-    def _lookup_many(self, keys: List[str]) -> Tuple[Optional[Dict[str, Any]],
-                                                     Dict[str, Any], List[str]]:
-        """({key: value} found in the store (None if it failed), {key: local
-        TTL}, keys missing)."""
-        try:
-            datas = self._store._fetch_many(keys)
-        except StoreError:
-            self._c.add("store_errors")
-            return None, {}, list(keys)
+    def _lookup_many(self, keys: List[str], count: bool = True
+                     ) -> Tuple[Dict[str, Any], Dict[str, Any], List[str]]:
+        """({key: value} found in the store, {key: local TTL}, keys
+        missing); StoreError if the store failed."""
+        lefts: List[Optional[float]]
+        if self._local is None:
+            datas, lefts = self._store.fetch_many(keys), [None] * len(keys)
+        else:
+            sent = monotonic()
+            datas, lefts = self._store.fetch_many_ttl(keys)
+            lefts = [self._left(left, sent) for left in lefts]
         found = {}
+        ttls = {}
         missing = []
-        for k, value in zip(keys, self._store.decode_many(keys, datas)):
+        absent = []
+        for k, data, value, left in zip(keys, datas, self._store.decode_many(keys, datas),
+                                        lefts):
             if value is MISSING:
                 missing.append(k)
+                if data is None:
+                    absent.append(k)
             else:
                 found[k] = value
-        if found:
-            self._c.add("store_hits", len(found))
-        if missing:
-            self._c.add("misses", len(missing))
-        return found, {}, missing
+                ttls[k] = self._cap(left)
+        if absent:
+            more = self._peek_more(absent)
+            if more:
+                for k, (value, ttl) in more.items():
+                    if value is not MISSING:
+                        found[k] = value
+                        ttls[k] = ttl
+                missing = [k for k in missing if k not in more]   # found, or a pending delete
+        if count:
+            if found:
+                self._c.add(STORE, len(found))
+            if missing or len(found) + len(missing) < len(keys):
+                self._c.add(MISS, len(keys) - len(found))
+        return found, ttls, missing
 
     # ---- the local tier ----------------------------------------------------
 
@@ -616,7 +907,7 @@ class Cache:
     def _end(self, ticket: Any) -> bool:
         return True
 
-    def _fill(self, key: str, value: Any, local_ttl: Any, ticket: Any) -> None:
+    def _fill_local(self, key: str, value: Any, local_ttl: Any, ticket: Any) -> None:
         """Put a value read or loaded into the local tier (unless MISSING,
         local_ttl 0, or the ticket says the key changed meanwhile)."""
         local = self._local
@@ -630,24 +921,25 @@ class Cache:
     def _local_ttl_for(self, ttl: Any) -> Optional[float]:
         if ttl is None:
             return self._local_ttl
-        return _min_ttl(self._local_ttl if self._local is None else self._local.default_ttl,
-                        check_ttl(ttl))
+        return min_ttl(self._local_ttl if self._local is None else self._local.default_ttl,
+                       check_ttl(ttl))
 
     # ---- writes (plain cache writes; write-through/behind override set) ---
 
     def set(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
         """Put value into the store and the local tier.  A store failure
-        raises StoreError (and drops the local entry)."""
-        k = norm_key(key)
-        data = self._store.encode(value)
+        raises StoreError (and drops the local entry); a key that cannot
+        be stored (not valid UTF-8) raises ValueError."""
+        k = write_key(key)
         ms = self._ttl_ms if ttl is None else self._store.resolve_ttl(ttl)
+        data = self._store.encode(value, k, ms)
         self._write(k, data, ms, self._roundtrip(k, data, value), ttl)
 
     def _write(self, key: str, data: bytes, ms: Optional[int], value: Any,
                ttl: Optional[float]) -> None:
         ticket = self._begin(key)
         try:
-            self._store._put(key, data, ms, self._id)
+            self._store.put(key, data, ms, self._id)
         except StoreError:
             self._c.add("store_errors")
             self._end(ticket)
@@ -655,7 +947,7 @@ class Cache:
                 self._local.pop(key, None)
             raise
         self._invalidate_own(key, ticket)
-        self._fill(key, value, self._local_ttl_for(ttl), ticket)
+        self._fill_local(key, value, self._local_ttl_for(ttl), ticket)
 
     def _invalidate_own(self, key: str, ticket: Any) -> None:
         """This process changed key: fills of it in flight are stale."""
@@ -665,14 +957,14 @@ class Cache:
         local tier."""
         if not hasattr(mapping, "items"):
             raise TypeError(f"set_many takes a mapping, got {type(mapping).__name__}")
-        items = [(norm_key(k), v) for k, v in mapping.items()]
-        encoded = [(k, self._store.encode(v)) for k, v in items]
+        ms = self._ttl_ms if ttl is None else self._store.resolve_ttl(ttl)
+        items = [(write_key(k), v) for k, v in mapping.items()]
+        encoded = [(k, self._store.encode(v, k, ms)) for k, v in items]
         if not encoded:
             return
-        ms = self._ttl_ms if ttl is None else self._store.resolve_ttl(ttl)
         tickets = [self._begin(k) for k, _ in encoded]
         try:
-            self._store._put_many(encoded, ms, self._id)
+            self._store.put_many(encoded, ms, self._id)
         except StoreError:
             self._c.add("store_errors")
             for t in tickets:
@@ -684,16 +976,16 @@ class Cache:
         local_ttl = self._local_ttl_for(ttl)
         for (k, v), (_, data), t in zip(items, encoded, tickets):
             self._invalidate_own(k, t)
-            self._fill(k, self._roundtrip(k, data, v), local_ttl, t)
+            self._fill_local(k, self._roundtrip(k, data, v), local_ttl, t)
 
     def delete(self, key: Any) -> bool:
         """Remove key from the store and the local tier; True if the store
         had it.  A store failure raises StoreError."""
-        k = norm_key(key)
+        k = write_key(key)
         if self._local is not None:
             self._local.pop(k, None)
         try:
-            found = self._store._remove(k, self._id)
+            found = self._store.remove(k, self._id)
         except StoreError:
             self._c.add("store_errors")
             raise
@@ -705,11 +997,11 @@ class Cache:
 
     def delete_many(self, keys: Iterable[Any]) -> int:
         """Remove keys from the store (one round trip) and the local tier."""
-        ks = list(dict.fromkeys(norm_key(k) for k in keys))
+        ks = list(dict.fromkeys(write_key(k) for k in keys))
         if not ks:
             return 0
         try:
-            return self._store._remove_many(ks, self._id)
+            return self._store.remove_many(ks, self._id)
         except StoreError:
             self._c.add("store_errors")
             raise
@@ -745,7 +1037,3 @@ class Cache:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(store={self._store!r}, "
                 f"local={'None' if self._local is None else type(self._local).__name__})")
-
-
-def _never(key: Any, default: Any = None) -> Any:
-    return default

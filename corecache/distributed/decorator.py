@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..config import check_callable
 from ._base import Cache
-from .stores import MISSING, Store
+from .stores import Store
 
 __all__ = ["cached", "make_key"]
 
@@ -69,7 +69,8 @@ def cached(store: Store, *, ttl: Optional[float], key: Optional[Callable[..., An
     :param ttl: seconds results live in the store.
     :param key: ``key(*args, **kwargs) -> str``, for arguments that have no
         stable repr.
-    :param namespace: the key prefix (default: module.qualname).
+    :param namespace: the key prefix (default: module.qualname); no ':',
+        which ends it, so that two functions never share a key.
     :param local: an optional LRUCache as the first tier.
 
     Other keywords: see Cache (stampede, lock_lease, lock_wait).
@@ -77,6 +78,8 @@ def cached(store: Store, *, ttl: Optional[float], key: Optional[Callable[..., An
     check_callable(key, "key")
     if namespace is not None and not isinstance(namespace, str):
         raise TypeError(f"namespace must be a str or None, got {namespace!r}")
+    if namespace is not None and (not namespace or ":" in namespace):
+        raise ValueError(f"namespace must be a non-empty str without ':', got {namespace!r}")
     cache = Cache(store, ttl=ttl, local=local, **options)
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,15 +96,11 @@ def cached(store: Store, *, ttl: Optional[float], key: Optional[Callable[..., An
                 return prefix + k
             return prefix + make_key(args, kwargs)
 
-        local_get = cache._local_get
+        get_or_load = cache.get_or_load
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            k = key_of(*args, **kwargs)
-            value = local_get(k, MISSING)
-            if value is not MISSING:
-                return value
-            return cache._get(k, lambda: func(*args, **kwargs))
+            return get_or_load(key_of(*args, **kwargs), func, *args, **kwargs)
 
         def invalidate(*args: Any, **kwargs: Any) -> bool:
             return cache.delete(key_of(*args, **kwargs))

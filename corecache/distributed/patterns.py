@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from time import monotonic
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ..config import check_callable, check_count, check_seconds
 from ..exceptions import CacheWriteError, StoreError
-from ._base import Cache, FillGuard, check_local, check_store
-from .stores import MISSING, Store, norm_key
+from ._base import Cache, FillGuard, check_local, check_store, never
+from .stores import MISSING, Store, sha1, write_key
 
 __all__ = ["NearCache", "ReadThroughCache", "RefreshAheadCache", "WriteThroughCache", "warm"]
 
@@ -89,7 +90,7 @@ class WriteThroughCache(Cache):
             if self._local is not None:
                 self._local.pop(k, None)
         try:
-            self._store._remove_many(keys, self._id)
+            self._store.remove_many(keys, self._id)
             fate = "the cached entry was removed"
         except StoreError:
             fate = "the cached entry could not be removed either and may be stale until its TTL"
@@ -99,9 +100,9 @@ class WriteThroughCache(Cache):
 
     def set(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
         """Write value through the writer, then cache it."""
-        k = norm_key(key)
-        data = self._store.encode(value)          # a bad value fails here, before the writer
+        k = write_key(key)
         ms = self._ttl_ms if ttl is None else self._store.resolve_ttl(ttl)
+        data = self._store.encode(value, k, ms)   # a bad value fails here, before the writer
         self._write_record(lambda: self._writer(k, value))
         try:
             self._write(k, data, ms, self._roundtrip(k, data, value), ttl)
@@ -113,9 +114,9 @@ class WriteThroughCache(Cache):
         then cache them in one round trip."""
         if not hasattr(mapping, "items"):
             raise TypeError(f"set_many takes a mapping, got {type(mapping).__name__}")
-        items = {norm_key(k): v for k, v in mapping.items()}
-        for v in items.values():
-            self._store.encode(v)
+        items = {write_key(k): v for k, v in mapping.items()}
+        for k, v in items.items():
+            self._store.encode(v, k)
         if not items:
             return
         if self._writer_many is not None:
@@ -130,7 +131,7 @@ class WriteThroughCache(Cache):
 
     def delete(self, key: Any) -> bool:
         """deleter(key) if given, then drop the cached entry."""
-        k = norm_key(key)
+        k = write_key(key)
         if self._deleter is not None:
             self._write_record(lambda: self._deleter(k))  # type: ignore[misc]
         try:
@@ -145,8 +146,11 @@ class RefreshAheadCache(Cache):
     """A read-through cache whose hot keys never expire under their readers:
     a read of an entry older than ``refresh_ahead * ttl`` returns the
     current value at once and triggers one background reload of that key,
-    once across all processes (a refresh lock in the store, whose holder
-    first checks that nobody refreshed the key meanwhile).
+    once across all processes (the key's fill lock, whose holder first
+    checks that nobody refreshed the key meanwhile).  The reloaded value is
+    stored only if the key still holds what the refresh saw (or expired)
+    and no write came through corecache meanwhile: a refresh never
+    overwrites a newer ``set()``.
 
     :param ttl: seconds values live in the store (required, finite).
     :param refresh_ahead: the fraction of ttl after which a read refreshes
@@ -187,7 +191,9 @@ class RefreshAheadCache(Cache):
             t.start()
 
     def _lookup(self, key: str) -> Any:
-        data, left = self._store._fetch_ttl(key)
+        sent = monotonic()
+        data, left = self._store.fetch_ttl(key)
+        left = self._left(left, sent)
         if data is None:
             return MISSING
         value = self._store.decode(key, data)
@@ -201,22 +207,32 @@ class RefreshAheadCache(Cache):
             return value, 0          # not into the local tier: reads must see the refresh
         return value, until_due      # the local copy lasts until the entry is due
 
-    def _lookup_many(self, keys: List[str]) -> Any:
-        found, ttls, missing = super()._lookup_many(keys)
-        if found:
-            try:
-                lefts = self._store._fetch_ttls(list(found))
-            except (StoreError, AttributeError):
-                lefts = {}
-            for k, left in lefts.items():
-                if left is None:
-                    continue
-                until_due = left - self._fresh_for
-                if until_due <= 0:
-                    self._schedule(k)
-                    ttls[k] = 0
-                else:
-                    ttls[k] = until_due
+    def _lookup_many(self, keys: List[str], count: bool = True) -> Any:
+        sent = monotonic()
+        datas, lefts = self._store.fetch_many_ttl(keys)
+        lefts = [self._left(left, sent) for left in lefts]
+        found = {}
+        ttls: Dict[str, Any] = {}
+        missing = []
+        for k, value, left in zip(keys, self._store.decode_many(keys, datas), lefts):
+            if value is MISSING:
+                missing.append(k)
+                continue
+            found[k] = value
+            if left is None:
+                ttls[k] = None
+                continue
+            until_due = left - self._fresh_for
+            if until_due <= 0:
+                self._schedule(k)
+                ttls[k] = 0
+            else:
+                ttls[k] = until_due
+        if count:
+            if found:
+                self._c.add("store_hits", len(found))
+            if missing:
+                self._c.add("misses", len(missing))
         return found, ttls, missing
 
     def _schedule(self, key: str) -> None:
@@ -243,20 +259,22 @@ class RefreshAheadCache(Cache):
 
     def _refresh(self, key: str) -> None:
         store = self._store
+        token = self._token()
         try:
-            token = store._lock("refresh", key, self._lock_lease)
+            if not store.lock(key, token, self._lock_lease):
+                return   # another process loads or refreshes it
         except StoreError:
             self._c.add("store_errors")
             return
-        if token is None:
-            return   # another process refreshes it
+        store.keep(key, token, self._lock_lease)
+        released = False
         try:
             try:   # refreshed meanwhile (its lock released already)?
-                data, left = store._fetch_ttl(key)
-                if data is not None and left is not None and left > self._fresh_for:
-                    return
+                seen, left = store.fetch_ttl(key)
             except StoreError:
                 self._c.add("store_errors")
+                return
+            if seen is not None and left is not None and left > self._fresh_for:
                 return
             try:
                 data, value = self._load_value(key, lambda: self._loader(key))  # type: ignore[misc]
@@ -267,20 +285,25 @@ class RefreshAheadCache(Cache):
                 return
             ticket = self._begin(key)
             try:
-                store._put(key, data, self._ttl_ms, self._id)
+                stored = store.fill(key, data, self._ttl_ms, token, self._id,
+                                    expect=None if seen is None else sha1(seen))
+                released = True
             except StoreError:
                 self._c.add("store_errors")
                 self._c.add("refresh_errors")
                 self._end(ticket)
                 return
+            if not stored:    # set() or deleted meanwhile: that write stands
+                self._c.add("stale_fills")
+                self._end(ticket)
+                return
             self._c.add("refreshes")
             self._invalidate_own(key, ticket)
-            self._fill(key, value, self._ttl - self._fresh_for, ticket)
+            self._fill_local(key, value, self._ttl - self._fresh_for, ticket)
         finally:
-            try:
-                store._unlock("refresh", key, token)
-            except StoreError:
-                self._c.add("store_errors")
+            store.drop(key, token)
+            if not released:
+                self._unlock(key, token)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the refresh workers (a reload in progress finishes first)."""
@@ -308,7 +331,8 @@ class NearCache(Cache):
     tier (see FillGuard).
 
     Writes that bypass corecache (another client's SET) publish nothing:
-    local copies of those keys live until their local TTL.
+    local copies of those keys live until their local TTL (capped by what
+    the store entry they came from had left).
 
     :param local: the LRUCache of this process (required).  Give it a
         default_ttl: it bounds how stale a copy can get if a message is
@@ -319,8 +343,6 @@ class NearCache(Cache):
     :param heartbeat: seconds between PINGs on the invalidation connection.
     :param wait_ready: seconds the constructor waits for the subscription.
     """
-
-    _near = True
 
     def __init__(self, store: Store, *, local: Any, ttl: Optional[float] = None,
                  loader: Optional[Callable[[str], Any]] = None,
@@ -337,7 +359,7 @@ class NearCache(Cache):
         self._guard = FillGuard()
         self._ready = threading.Event()
         self._switch(False)          # bypassed until the channel is up
-        self._sub = store._subscribe(self._on_event, heartbeat=hb or 1.0)
+        self._sub = store.subscribe(self._on_event, heartbeat=hb or 1.0)
         self._ready.wait(wait)
 
     @property
@@ -380,7 +402,7 @@ class NearCache(Cache):
             self._local_get = self._local.get
             self.get = self._fast_get or self._bypass_get
         else:
-            self._local_get = _never
+            self._local_get = never
             self.get = self._bypass_get
 
     def _bypass_get(self, key: Any, default: Any = None) -> Any:
@@ -395,11 +417,11 @@ class NearCache(Cache):
     def _invalidate_own(self, key: str, ticket: Any) -> None:
         self._guard.invalidate(key, keep=ticket)
 
-    def _fill(self, key: str, value: Any, local_ttl: Any, ticket: Any) -> None:
+    def _fill_local(self, key: str, value: Any, local_ttl: Any, ticket: Any) -> None:
         if not self._enabled:
             self._end(ticket)
             return
-        super()._fill(key, value, local_ttl, ticket)
+        super()._fill_local(key, value, local_ttl, ticket)
 
     def _stats_extra(self) -> Dict[str, Any]:
         extra = super()._stats_extra()
@@ -414,10 +436,6 @@ class NearCache(Cache):
         self._switch(False)
         self._sub.close()
         self._local.clear()
-
-
-def _never(key: Any, default: Any = None) -> Any:
-    return default
 
 
 def _min_local(a: Optional[float], b: float) -> float:

@@ -1,27 +1,66 @@
-"""Stores: where the distributed patterns keep values.
+"""Stores: where the distributed patterns keep values, and the protocol the
+patterns speak to them.
 
-:class:`Store` is the interface every pattern talks to.  Its public methods
-(``get``, ``set``, ``delete``, ``get_many``, ``set_many``, ``delete_many``,
-``get_with_ttl``, ``clear``, ``close``) take user keys and values; the
-underscored primitives below them take normalized keys and serialized bytes
-and are what the patterns use (locks, the write-behind queue, invalidation
-messages).  Two implementations: :class:`MemoryStore` here, inside the
-process, and ``RedisStore`` (``redis_store.py``).
+A store has two layers.
+
+**The user API** (``get``, ``set``, ``delete``, ``get_many``, ``set_many``,
+``delete_many``, ``get_with_ttl``, ``clear``, ``close``) takes user keys and
+values.
+
+**The store protocol** below it takes normalized ``str`` keys and serialized
+``bytes``; it is all a pattern uses, and where the distributed guarantees
+live.  Every method is one round trip (a batch: one per node of a cluster)
+and raises :class:`StoreError` (``StoreUnavailable`` when the store cannot be
+reached) on failure.  Four parts:
+
+1. *Values.*  ``fetch``, ``fetch_many``, ``fetch_ttl``, ``fetch_many_ttl``
+   read; ``put``, ``put_many``, ``remove``, ``remove_many`` are the writes
+   corecache makes, and each one cancels the fills of its keys in flight
+   (see 2) and publishes the keys on the invalidation channel.
+2. *Fill locks and versioned fills.*  A value loaded after a miss (or
+   reloaded by refresh-ahead) is stored only by the holder of the key's fill
+   lock: ``lock(key, token, lease)`` takes it (idempotent: the same token
+   takes it again, so a retried request cannot lock its own caller out);
+   ``fill(key, data, ttl, token, expect)`` stores the value in one atomic
+   step *only if* the lock is still that token's and no write came through
+   corecache since it was taken (a write turns the lock into a "poisoned"
+   one), and the key still holds what the filler saw (``expect``: None for
+   "absent", else the SHA-1 of the bytes seen, or absent), then releases
+   it.  ``unlock(key, token, failure)`` releases it without filling; with a
+   failure text it leaves that text for ``lock_failure_ttl`` so that the
+   processes waiting for that load raise it instead of loading again.
+   ``lock_state(keys)`` is what waiters poll: each key's value and lock.
+   ``renew`` extends leases; :meth:`Store.keep` does it in the background
+   while a loader runs.
+3. *The write-behind queue* (see write_behind.py): ``queue_push``,
+   ``queue_claim``, ``queue_hold``, ``queue_ack``, ``queue_release``,
+   ``queue_settle``, ``queue_records``, ``queue_count`` and
+   ``durability_warning``.  Records carry a version that only grows (per
+   key and across restarts of the store) and the id of the instance that
+   wrote them.
+4. *Invalidations*: ``subscribe(callback, heartbeat)``.
+
+Two implementations: :class:`MemoryStore` here, inside the process, with the
+same semantics, and ``RedisStore`` (``redis_store.py``) where every step of
+2 and 3 is one Lua script.
 
 Keys are ``str`` (an ``int`` is accepted and means its decimal string: 42
-and "42" name the same entry).  TTLs: ``None`` means the store's
-``default_ttl``; ``math.inf`` means no expiry; otherwise seconds, kept with
-millisecond precision and set atomically with the value.
+and "42" name the same entry).  A key that is not valid UTF-8 (a lone
+surrogate) cannot be stored: reads treat it as absent, writes raise
+ValueError naming it.  TTLs: ``None`` means the store's ``default_ttl``;
+``math.inf`` means no expiry; otherwise seconds, kept with millisecond
+precision and set atomically with the value.
 """
 from __future__ import annotations
 
 import abc
+import hashlib
 import heapq
 import json
 import logging
 import math
-import secrets
 import threading
+import time
 from collections import OrderedDict
 from time import monotonic
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
@@ -29,11 +68,13 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 from ..config import check_callable, check_ttl
 from .serializers import CorruptValue, resolve_serializer
 
-__all__ = ["MemoryStore", "Store", "norm_key"]
+__all__ = ["MemoryStore", "Store", "norm_key", "storable", "write_key"]
 
 log = logging.getLogger("corecache.distributed")
 
 MISSING: Any = object()
+
+# ---- keys ------------------------------------------------------------------
 
 
 def norm_key(key: Any) -> str:
@@ -47,13 +88,43 @@ def norm_key(key: Any) -> str:
     raise TypeError(f"key must be a str or an int, got {type(key).__name__}: {key!r}")
 
 
+def storable(key: str) -> bool:
+    """True if a normalized key can name a stored entry (it is valid
+    UTF-8: no lone surrogate)."""
+    if key.isascii():
+        return True
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def write_key(key: Any) -> str:
+    """A user key for a write: normalized, and storable or a ValueError
+    naming it."""
+    k = norm_key(key)
+    if not storable(k):
+        raise unstorable(k)
+    return k
+
+
+def unstorable(key: str) -> ValueError:
+    bad = next((i for i, c in enumerate(key) if 0xD800 <= ord(c) <= 0xDFFF), -1)
+    return ValueError(f"key {key!r} cannot be stored: it is not valid UTF-8 (a lone "
+                      f"surrogate {key[bad]!r} at index {bad})")
+
+
 def check_namespace(namespace: Any) -> str:
+    """A namespace: non-empty, valid UTF-8, without ':' (which ends it in
+    every key), '#' (which starts the names of internal keys), or braces
+    (which would make a Redis Cluster hash tag of it).  So no two
+    namespaces share a key, and no user key reaches an internal one."""
     if not isinstance(namespace, str):
         raise TypeError(f"namespace must be a non-empty str, got {namespace!r}")
-    # braces would make a hash tag of it; '#' starts the names of internal keys
-    if not namespace or any(c in namespace for c in "{}#"):
-        raise ValueError(f"namespace must be a non-empty str without '{{', '}}' or '#', "
-                         f"got {namespace!r}")
+    if not namespace or any(c in namespace for c in "{}#:") or not storable(namespace):
+        raise ValueError(f"namespace must be a non-empty str of valid UTF-8 without ':', "
+                         f"'#', '{{' or '}}', got {namespace!r}")
     return namespace
 
 
@@ -63,6 +134,17 @@ def ttl_ms(ttl: Optional[float]) -> Optional[int]:
         return None
     return max(1, math.ceil(ttl * 1000))
 
+
+def lease_ms(lease: float) -> int:
+    return max(1, math.ceil(lease * 1000))
+
+
+def sha1(data: bytes) -> str:
+    """What ``fill(expect=...)`` compares: the SHA-1 of the bytes seen."""
+    return hashlib.sha1(data).hexdigest()
+
+
+# ---- invalidation messages -------------------------------------------------
 
 _quote = json.encoder.encode_basestring   # C-accelerated: a str as a JSON string
 
@@ -81,6 +163,148 @@ def parse_invalidation(data: bytes) -> Tuple[Optional[str], Optional[List[str]]]
     return msg.get("o"), msg.get("k")
 
 
+# ---- fill lock states --------------------------------------------------------
+# A fill lock holds "h:<token>" while its holder loads, "p" once a write
+# came through corecache while it was held (poisoned: the holder's fill is
+# refused; anyone may take it), or "f:<token>:<text>" for a little while
+# after the holder's loader raised (anyone may take it; the processes that
+# waited for <token> raise <text>).
+
+LOCK_FAILURE_TTL = 2.0   # seconds a failure stays visible to the waiters
+
+
+def lock_holder(state: Optional[str]) -> Optional[str]:
+    """The token holding a lock state, or None if it is free."""
+    if state is not None and state.startswith("h:"):
+        return state[2:]
+    return None
+
+
+def lock_failure(state: Optional[str]) -> Optional[Tuple[str, str]]:
+    """(token, failure text) of a lock left by a failed load, or None."""
+    if state is not None and state.startswith("f:"):
+        token, _, text = state[2:].partition(":")
+        return token, text
+    return None
+
+
+# ---- write-behind records --------------------------------------------------
+# A record is b"<version> <origin> " + body, where body is b"v" + data (a
+# value) or b"d" (a delete).  The version is the store's clock when the
+# record was queued: max(last version + 1, the store's time in
+# microseconds), so it grows per key, and across a restart that lost the
+# clock too (as long as the store's clock does not go back).
+
+FENCE_WINDOW_LEASES = 60   # how long (in leases) a takeover is remembered
+DONE_LIST_TTL = 86400.0    # seconds a dead instance's settled writes are kept
+
+
+def parse_record(record: bytes) -> Tuple[int, str, bytes]:
+    """(version, origin, body) of a queued record (0, "" for records queued
+    before versions existed)."""
+    if record[:1] in (b"v", b"d"):
+        return 0, "", record
+    version, origin, body = record.split(b" ", 2)
+    return int(version), origin.decode(), body
+
+
+def make_record(version: int, origin: str, body: bytes) -> bytes:
+    return b"%d %s %s" % (version, origin.encode(), body)
+
+
+def parse_done(entry: bytes) -> Tuple[int, str]:
+    """(version, key) of a done-list entry."""
+    version, _, key = entry.partition(b" ")
+    return int(version), key.decode("utf-8", "surrogatepass")
+
+
+# ---- the lease keeper --------------------------------------------------------
+
+
+class LeaseKeeper:
+    """Renews the fill locks this process holds while their loaders run, so
+    that a load slower than its lease is not taken over while its process
+    is alive (a process that dies or stops stops renewing, and its lease
+    runs out).  A daemon thread, started at the first hold, that ends when
+    nothing has been held for a moment.
+
+    I/O: ``renew(items, lease)`` is the store's; it runs on the keeper's
+    thread, never on a caller's.
+    """
+
+    _LINGER = 0.25
+
+    def __init__(self, renew: Callable[[List[Tuple[str, str]], float], None],
+                 name: str) -> None:
+        self._renew = renew
+        self._name = name
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._held: Dict[Tuple[str, str], List[float]] = {}   # -> [lease, due]
+        self._thread: Optional[threading.Thread] = None
+        self._closed = False
+
+    def hold(self, key: str, token: str, lease: float) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._held[(key, token)] = [lease, monotonic() + lease / 3]
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name=f"corecache-lease-keeper-{self._name}")
+                self._thread.start()
+
+    def drop(self, key: str, token: str) -> None:
+        with self._lock:
+            self._held.pop((key, token), None)
+            if not self._held:
+                self._cond.notify_all()
+
+    def _run(self) -> None:
+        idle_since: Optional[float] = None
+        while True:
+            with self._lock:
+                now = monotonic()
+                if self._closed:
+                    self._thread = None
+                    return
+                if not self._held:
+                    if idle_since is None:
+                        idle_since = now
+                    if now - idle_since >= self._LINGER:
+                        self._thread = None
+                        return
+                    self._cond.wait(self._LINGER)
+                    continue
+                idle_since = None
+                due = min(d for _, d in self._held.values())
+                if due > now:
+                    self._cond.wait(due - now)
+                    continue
+                batches: Dict[float, List[Tuple[str, str]]] = {}
+                for kt, entry in self._held.items():
+                    if entry[1] <= now:
+                        batches.setdefault(entry[0], []).append(kt)
+                        entry[1] = now + entry[0] / 3
+            for lease, items in batches.items():
+                try:
+                    self._renew(items, lease)
+                except Exception:   # a store failure: the lease may run out
+                    pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._held.clear()
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5.0)
+
+
+# ---- Store --------------------------------------------------------------------
+
+
 class Store(abc.ABC):
     """The interface of a store; see the module docstring."""
 
@@ -90,11 +314,13 @@ class Store(abc.ABC):
         self._serializer = resolve_serializer(serializer, secret_key)
         self._dumps = self._serializer.dumps
         self._loads = self._serializer.loads
-        self._loads_many = getattr(self._serializer, "loads_many", None)
+        self._binds = bool(getattr(self._serializer, "binds", False))
         ttl = check_ttl(default_ttl, "default_ttl")
         self._default_ttl = None if ttl == math.inf else ttl
         self._corrupt = 0
         self._corrupt_lock = threading.Lock()
+        self._durability_asked = False
+        self._keeper = LeaseKeeper(self.renew, self._namespace)
 
     # ---- configuration -----------------------------------------------------
 
@@ -123,9 +349,15 @@ class Store(abc.ABC):
 
     # ---- values ------------------------------------------------------------
 
-    def encode(self, value: Any) -> bytes:
-        """The serialized value; TypeError if the serializer cannot take it."""
-        data = self._dumps(value)
+    def encode(self, value: Any, key: str = "", ttl: Optional[int] = None) -> bytes:
+        """The serialized value, to be stored under key for ttl ms (a
+        binding serializer signs both); TypeError if the serializer cannot
+        take it."""
+        if self._binds:
+            expires = 0 if ttl is None else int(time.time() * 1000) + ttl
+            data = self._dumps(value, (self._namespace, key), expires)
+        else:
+            data = self._dumps(value)
         if not isinstance(data, bytes):
             if isinstance(data, (bytearray, memoryview)):
                 return bytes(data)
@@ -135,9 +367,12 @@ class Store(abc.ABC):
                             f"{type(data).__name__}, not bytes")
         return data
 
-    def decode(self, key: str, data: bytes) -> Any:
-        """The value of stored bytes, or MISSING (logged) if refused."""
+    def decode(self, key: str, data: bytes, check_expiry: bool = True) -> Any:
+        """The value of bytes stored under key, or MISSING (logged) if the
+        serializer refuses them."""
         try:
+            if self._binds:
+                return self._loads(data, (self._namespace, key), check_expiry)
             return self._loads(data)
         except Exception as exc:
             with self._corrupt_lock:
@@ -148,25 +383,19 @@ class Store(abc.ABC):
             return MISSING
 
     def decode_many(self, keys: List[str], datas: List[Optional[bytes]]) -> List[Any]:
-        """decode() of each present value (MISSING for None), in one parse
-        when the serializer can (JSON)."""
-        present = [d for d in datas if d is not None]
-        if self._loads_many is not None and len(present) > 1:
-            try:
-                values = self._loads_many(present)
-            except Exception:
-                values = None   # some value is bad: find it one by one
-            if values is not None and len(values) == len(present):
-                it = iter(values)
-                return [MISSING if d is None else next(it) for d in datas]
-        return [MISSING if d is None else self.decode(k, d) for k, d in zip(keys, datas)]
+        """decode() of each present value (MISSING for None), each on its
+        own: one value's bytes never reach another's."""
+        decode = self.decode
+        return [MISSING if d is None else decode(k, d) for k, d in zip(keys, datas)]
 
     # ---- public API --------------------------------------------------------
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value of key, or ``default`` if absent (or refused by the serializer)."""
         k = norm_key(key)
-        data = self._fetch(k)
+        if not storable(k):
+            return default
+        data = self.fetch(k)
         if data is None:
             return default
         value = self.decode(k, data)
@@ -175,7 +404,9 @@ class Store(abc.ABC):
     def get_with_ttl(self, key: Any, default: Any = None) -> Tuple[Any, Optional[float]]:
         """(value, seconds left or None for no expiry); (default, None) if absent."""
         k = norm_key(key)
-        data, left = self._fetch_ttl(k)
+        if not storable(k):
+            return default, None
+        data, left = self.fetch_ttl(k)
         if data is None:
             return default, None
         value = self.decode(k, data)
@@ -183,20 +414,21 @@ class Store(abc.ABC):
 
     def set(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
         """Store value under key (TTL set atomically with it)."""
-        k = norm_key(key)
-        self._put(k, self.encode(value), self.resolve_ttl(ttl), None)
+        k = write_key(key)
+        ms = self.resolve_ttl(ttl)
+        self.put(k, self.encode(value, k, ms), ms, None)
 
     def delete(self, key: Any) -> bool:
         """Remove key; True if it was there."""
-        return self._remove(norm_key(key), None)
+        return self.remove(write_key(key), None)
 
     def get_many(self, keys: Iterable[Any]) -> Dict[str, Any]:
         """{key: value} for the keys that are present (one round trip)."""
-        ks = list(dict.fromkeys(norm_key(k) for k in keys))
+        ks = [k for k in dict.fromkeys(norm_key(k) for k in keys) if storable(k)]
         out: Dict[str, Any] = {}
         if not ks:
             return out
-        for k, value in zip(ks, self.decode_many(ks, self._fetch_many(ks))):
+        for k, value in zip(ks, self.decode_many(ks, self.fetch_many(ks))):
             if value is not MISSING:
                 out[k] = value
         return out
@@ -204,21 +436,27 @@ class Store(abc.ABC):
     def set_many(self, mapping: Mapping[Any, Any], ttl: Optional[float] = None) -> None:
         """Store every (key, value) of mapping (one round trip)."""
         items = _items(mapping)
-        encoded = [(norm_key(k), self.encode(v)) for k, v in items]
+        ms = self.resolve_ttl(ttl)
+        encoded = []
+        for key, value in items:
+            k = write_key(key)
+            encoded.append((k, self.encode(value, k, ms)))
         if encoded:
-            self._put_many(encoded, self.resolve_ttl(ttl), None)
+            self.put_many(encoded, ms, None)
 
     def delete_many(self, keys: Iterable[Any]) -> int:
         """Remove keys; returns how many were there (one round trip)."""
-        ks = list(dict.fromkeys(norm_key(k) for k in keys))
-        return self._remove_many(ks, None) if ks else 0
+        ks = list(dict.fromkeys(write_key(k) for k in keys))
+        return self.remove_many(ks, None) if ks else 0
 
     @abc.abstractmethod
     def clear(self) -> None:
         """Remove every entry of this namespace (not its pending writes)."""
 
     def close(self) -> None:
-        """Release what the store holds (a client it built itself)."""
+        """Release what the store holds (the lease keeper, a client it built
+        itself)."""
+        self._keeper.close()
 
     def __enter__(self) -> "Store":
         return self
@@ -226,78 +464,168 @@ class Store(abc.ABC):
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    # ---- primitives for the patterns (normalized keys, bytes) -------------
+    # ---- protocol 1: values ------------------------------------------------
 
     @abc.abstractmethod
-    def _fetch(self, key: str) -> Optional[bytes]: ...
+    def fetch(self, key: str) -> Optional[bytes]:
+        """The bytes stored under key, or None."""
 
     @abc.abstractmethod
-    def _fetch_many(self, keys: List[str]) -> List[Optional[bytes]]: ...
+    def fetch_many(self, keys: List[str]) -> List[Optional[bytes]]:
+        """fetch() of each key."""
 
     @abc.abstractmethod
-    def _fetch_ttl(self, key: str) -> Tuple[Optional[bytes], Optional[float]]: ...
+    def fetch_ttl(self, key: str) -> Tuple[Optional[bytes], Optional[float]]:
+        """(bytes or None, seconds left or None for no expiry)."""
 
     @abc.abstractmethod
-    def _fetch_ttls(self, keys: List[str]) -> Dict[str, Optional[float]]:
-        """{key: seconds left, None for no expiry} of the keys present."""
+    def fetch_many_ttl(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
+                                                        List[Optional[float]]]:
+        """fetch_ttl() of each key, as two lists."""
 
     @abc.abstractmethod
-    def _put(self, key: str, data: bytes, ttl: Optional[int], origin: Optional[str]) -> None: ...
+    def put(self, key: str, data: bytes, ttl: Optional[int], origin: Optional[str]) -> None:
+        """Store data (ttl in ms, None: none), poison the key's fill lock,
+        publish the key as changed by origin."""
 
     @abc.abstractmethod
-    def _put_many(self, items: List[Tuple[str, bytes]], ttl: Optional[int],
-                  origin: Optional[str]) -> None: ...
+    def put_many(self, items: List[Tuple[str, bytes]], ttl: Optional[int],
+                 origin: Optional[str]) -> None:
+        """put() of every (key, data)."""
 
     @abc.abstractmethod
-    def _remove(self, key: str, origin: Optional[str]) -> bool: ...
+    def remove(self, key: str, origin: Optional[str]) -> bool:
+        """Delete key (poisoning its fill lock, publishing it); True if it
+        was there."""
 
     @abc.abstractmethod
-    def _remove_many(self, keys: List[str], origin: Optional[str]) -> int: ...
+    def remove_many(self, keys: List[str], origin: Optional[str]) -> int:
+        """remove() of every key; how many were there."""
 
-    # locks: kind is "load" or "refresh"; lease in seconds
-    @abc.abstractmethod
-    def _lock(self, kind: str, key: str, lease: float) -> Optional[str]: ...
-
-    @abc.abstractmethod
-    def _unlock(self, kind: str, key: str, token: str) -> bool: ...
+    # ---- protocol 2: fill locks ----------------------------------------------
 
     @abc.abstractmethod
-    def _lock_many(self, kind: str, keys: List[str], lease: float) -> Dict[str, str]: ...
+    def lock(self, key: str, token: str, lease: float) -> bool:
+        """Take key's fill lock for lease seconds; True if it is token's now
+        (also when token held it already: a retried call gets its lock)."""
 
     @abc.abstractmethod
-    def _unlock_many(self, kind: str, tokens: Dict[str, str]) -> None: ...
+    def lock_many(self, keys: List[str], token: str, lease: float) -> List[str]:
+        """lock() of each key with one token; the keys locked."""
 
     @abc.abstractmethod
-    def _fetch_locked(self, keys: List[str]) -> Tuple[List[Optional[bytes]], List[bool]]:
-        """The keys' values and whether each one's load lock is held."""
-
-    # write-behind: records are b"v" + data (a value) or b"d" (a delete)
-    @abc.abstractmethod
-    def _wb_enqueue(self, key: str, record: bytes, ttl: Optional[int], max_pending: int,
-                    origin: Optional[str]) -> Tuple[bool, int, bool]:
-        """(accepted, keys pending, the key was not pending before)."""
+    def renew(self, items: List[Tuple[str, str]], lease: float) -> None:
+        """Extend the leases of the (key, token) locks still held by token."""
 
     @abc.abstractmethod
-    def _wb_claim(self, consumer: str, n: int,
-                  lease: float) -> Tuple[List[Tuple[str, bytes]], int, int]: ...
+    def lock_state(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
+                                                    List[Optional[str]]]:
+        """Each key's stored bytes and its fill lock's state (None: no lock;
+        see lock_holder and lock_failure)."""
 
     @abc.abstractmethod
-    def _wb_ack(self, consumer: str, items: List[Tuple[str, bytes]]) -> Tuple[int, int]: ...
+    def fill(self, key: str, data: bytes, ttl: Optional[int], token: str,
+             origin: Optional[str], expect: Optional[str] = None) -> bool:
+        """Store a loaded value if, in one atomic step, the key's fill lock
+        is still token's (no corecache write poisoned it, its lease did not
+        run out) and the key holds what the filler saw (expect None: it is
+        absent; else the SHA-1 of the bytes seen, or absent).  Releases the
+        lock either way if it is token's.  True if stored."""
 
     @abc.abstractmethod
-    def _wb_renew(self, consumer: str, keys: List[str], lease: float) -> List[str]: ...
+    def fill_many(self, items: List[Tuple[str, bytes, Optional[str]]], ttl: Optional[int],
+                  token: str, origin: Optional[str]) -> List[str]:
+        """fill() of every (key, data, expect); the keys stored."""
 
     @abc.abstractmethod
-    def _wb_release(self, consumer: str, keys: List[str]) -> None: ...
+    def unlock(self, key: str, token: str, failure: Optional[str] = None) -> None:
+        """Release key's fill lock if token holds it; with failure, leave
+        that text to the processes waiting for this load."""
 
     @abc.abstractmethod
-    def _wb_records(self, keys: List[str]) -> List[Optional[bytes]]: ...
+    def unlock_many(self, keys: List[str], token: str) -> None:
+        """unlock() of each key, without failure."""
+
+    def keep(self, key: str, token: str, lease: float) -> None:
+        """Renew this lock in the background until drop()."""
+        self._keeper.hold(key, token, lease)
+
+    def drop(self, key: str, token: str) -> None:
+        self._keeper.drop(key, token)
+
+    # ---- protocol 3: the write-behind queue ----------------------------------
 
     @abc.abstractmethod
-    def _wb_count(self) -> int: ...
+    def queue_push(self, key: str, body: bytes, ttl: Optional[int], max_pending: int,
+                   origin: str) -> Tuple[Optional[bytes], int, bool]:
+        """Queue body (b"v" + data or b"d") for key as origin's latest write,
+        store (or delete) the cached value with it, publish the key.
+        Returns (the record, or None if refused at max_pending; keys
+        pending; the key was not pending before).  A record replaced here
+        that another instance queued goes to that instance's done list."""
 
     @abc.abstractmethod
-    def _subscribe(self, callback: Callable[..., None], *, heartbeat: float = 1.0) -> Any:
+    def queue_claim(self, consumer: str, n: int, lease: float
+                    ) -> Tuple[List[Tuple[str, bytes]], int, int, List[Tuple[int, str]]]:
+        """Return claims whose lease ran out to the front of the queue
+        (remembering, for FENCE_WINDOW_LEASES leases, whom they were taken
+        from), then claim up to n keys for consumer.  Returns (claimed
+        (key, record)s, keys pending, claims taken back, consumer's done
+        list, emptied: (version, key)s of its records that others settled)."""
+
+    @abc.abstractmethod
+    def queue_hold(self, consumer: str, keys: List[str], lease: float,
+                   abandon: bool = False) -> List[str]:
+        """Renew consumer's claims of keys; the keys still held.  abandon:
+        a key no longer held is one this consumer will not write, so its
+        takeover needs no repair."""
+
+    @abc.abstractmethod
+    def queue_ack(self, consumer: str, items: List[Tuple[str, bytes]]
+                  ) -> Tuple[Dict[str, str], int]:
+        """Settle written (key, record)s.  Per key: "done" (it left the
+        queue: another instance's record goes to its done list), "newer" (a
+        newer record is queued), "late" (consumer's claim was taken over
+        before this acknowledgement: the latest record of the key is queued
+        again, stamped with a new version, so that it is written after this
+        late write), "gone" (nothing to do).  Returns (statuses, keys pending)."""
+
+    @abc.abstractmethod
+    def queue_release(self, consumer: str, keys: List[str], final: bool = False) -> None:
+        """Return consumer's claims of keys to the front of the queue;
+        final: consumer is going away (its done list goes too)."""
+
+    @abc.abstractmethod
+    def queue_settle(self, origin: str, keys: List[str]
+                     ) -> Tuple[List[Tuple[int, str]], List[Optional[bytes]]]:
+        """In one atomic step: origin's done list (emptied) and the pending
+        records of keys."""
+
+    @abc.abstractmethod
+    def queue_records(self, keys: List[str]) -> List[Optional[bytes]]:
+        """The pending records of keys."""
+
+    @abc.abstractmethod
+    def queue_count(self) -> int:
+        """Keys pending."""
+
+    def durability_warning(self) -> Optional[str]:
+        """Why the write-behind queue would not survive a restart of the
+        store, or None; asked of the store once (later calls: None), so that
+        the instances on one store warn once between them."""
+        with self._corrupt_lock:
+            if self._durability_asked:
+                return None
+            self._durability_asked = True
+        return self._durability()
+
+    def _durability(self) -> Optional[str]:
+        return None
+
+    # ---- protocol 4: invalidations -------------------------------------------
+
+    @abc.abstractmethod
+    def subscribe(self, callback: Callable[..., None], *, heartbeat: float = 1.0) -> Any:
         """Deliver invalidations to callback(event, origin, keys) with event
         "up", "down" or "keys" (keys None: all).  Returns a handle with
         close()."""
@@ -324,10 +652,10 @@ class _Subscription:
 
 class MemoryStore(Store):
     """A store inside this process, with the interface and semantics of
-    ``RedisStore``: serialized values, TTLs, locks with leases, a
-    write-behind queue and invalidation messages (delivered synchronously to
-    the subscribers in this process).  Nothing survives the process, so
-    write-behind durability ends with it.
+    ``RedisStore``: serialized values, TTLs, fill locks with leases and
+    versioned fills, a write-behind queue and invalidation messages
+    (delivered synchronously to the subscribers in this process).  Nothing
+    survives the process, so write-behind durability ends with it.
 
     :param namespace: a label (stores do not share entries in memory).
     :param serializer: "json" (default), "pickle" (with ``secret_key``),
@@ -347,10 +675,13 @@ class MemoryStore(Store):
         self._mutex = threading.RLock()
         self._data: Dict[str, Tuple[bytes, float]] = {}
         self._expiry: List[Tuple[float, str]] = []   # (deadline, key), may be stale
-        self._locks: Dict[Tuple[str, str], Tuple[str, float]] = {}
+        self._locks: Dict[str, Tuple[str, float]] = {}   # key -> (state, deadline)
         self._pending: Dict[str, bytes] = {}
         self._queue: "OrderedDict[str, None]" = OrderedDict()
         self._claims: Dict[str, Tuple[str, float]] = {}   # key -> (consumer, deadline)
+        self._kept: Dict[str, Tuple[str, Optional[bytes], float]] = {}  # see queue_claim
+        self._done: Dict[str, List[Tuple[int, str]]] = {}
+        self._version = 0
         self._subs: List[_Subscription] = []
 
     def __repr__(self) -> str:
@@ -378,6 +709,20 @@ class MemoryStore(Store):
             if entry is not None and entry[1] <= now:
                 del self._data[k]
 
+    def _lock_of(self, key: str, now: float) -> Optional[str]:
+        held = self._locks.get(key)
+        if held is None:
+            return None
+        if held[1] <= now:
+            del self._locks[key]
+            return None
+        return held[0]
+
+    def _poison(self, key: str, now: float) -> None:
+        held = self._locks.get(key)
+        if held is not None and held[1] > now:
+            self._locks[key] = ("p", held[1])
+
     def _notify(self, origin: Optional[str], keys: Optional[List[str]]) -> None:
         with self._mutex:
             subs = list(self._subs)
@@ -387,62 +732,65 @@ class MemoryStore(Store):
             except Exception:  # a subscriber's failure is its own
                 log.exception("corecache: invalidation callback failed")
 
-    def _fetch(self, key: str) -> Optional[bytes]:
+    def fetch(self, key: str) -> Optional[bytes]:
         with self._mutex:
             entry = self._live(key, self._clock())
         return None if entry is None else entry[0]
 
-    def _fetch_many(self, keys: List[str]) -> List[Optional[bytes]]:
+    def fetch_many(self, keys: List[str]) -> List[Optional[bytes]]:
         now = self._clock()
         with self._mutex:
             entries = [self._live(k, now) for k in keys]
         return [None if e is None else e[0] for e in entries]
 
-    def _fetch_ttl(self, key: str) -> Tuple[Optional[bytes], Optional[float]]:
-        now = self._clock()
-        with self._mutex:
-            entry = self._live(key, now)
-        if entry is None:
-            return None, None
-        return entry[0], (None if entry[1] == math.inf else entry[1] - now)
+    def fetch_ttl(self, key: str) -> Tuple[Optional[bytes], Optional[float]]:
+        datas, lefts = self.fetch_many_ttl([key])
+        return datas[0], lefts[0]
 
-    def _fetch_ttls(self, keys: List[str]) -> Dict[str, Optional[float]]:
+    def fetch_many_ttl(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
+                                                        List[Optional[float]]]:
         now = self._clock()
-        out: Dict[str, Optional[float]] = {}
+        datas: List[Optional[bytes]] = []
+        lefts: List[Optional[float]] = []
         with self._mutex:
             for k in keys:
                 entry = self._live(k, now)
-                if entry is not None:
-                    out[k] = None if entry[1] == math.inf else entry[1] - now
-        return out
+                datas.append(None if entry is None else entry[0])
+                lefts.append(None if entry is None or entry[1] == math.inf
+                             else entry[1] - now)
+        return datas, lefts
 
-    def _put(self, key: str, data: bytes, ttl: Optional[int], origin: Optional[str]) -> None:
+    def put(self, key: str, data: bytes, ttl: Optional[int], origin: Optional[str]) -> None:
         now = self._clock()
         with self._mutex:
+            self._poison(key, now)
             self._store(key, data, ttl, now)
         self._notify(origin, [key])
 
-    def _put_many(self, items: List[Tuple[str, bytes]], ttl: Optional[int],
-                  origin: Optional[str]) -> None:
+    def put_many(self, items: List[Tuple[str, bytes]], ttl: Optional[int],
+                 origin: Optional[str]) -> None:
         now = self._clock()
         with self._mutex:
             for k, data in items:
+                self._poison(k, now)
                 self._store(k, data, ttl, now)
         self._notify(origin, [k for k, _ in items])
 
-    def _remove(self, key: str, origin: Optional[str]) -> bool:
+    def remove(self, key: str, origin: Optional[str]) -> bool:
         now = self._clock()
         with self._mutex:
+            self._poison(key, now)
             found = self._live(key, now) is not None
             self._data.pop(key, None)
         self._notify(origin, [key])
         return found
 
-    def _remove_many(self, keys: List[str], origin: Optional[str]) -> int:
+    def remove_many(self, keys: List[str], origin: Optional[str]) -> int:
         now = self._clock()
         with self._mutex:
             n = 0
             for k in keys:
+                self._poison(k, now)
                 if self._live(k, now) is not None:
                     n += 1
                     del self._data[k]
@@ -450,7 +798,10 @@ class MemoryStore(Store):
         return n
 
     def clear(self) -> None:
+        now = self._clock()
         with self._mutex:
+            for k in self._data:
+                self._poison(k, now)
             self._data.clear()
             self._expiry.clear()
         self._notify(None, None)
@@ -460,83 +811,133 @@ class MemoryStore(Store):
         with self._mutex:
             return sum(1 for _, d in self._data.values() if d > now)
 
-    # ---- locks -------------------------------------------------------------
+    # ---- fill locks --------------------------------------------------------
 
-    def _lock(self, kind: str, key: str, lease: float) -> Optional[str]:
-        token = secrets.token_hex(16)
+    def lock(self, key: str, token: str, lease: float) -> bool:
         now = self._clock()
         with self._mutex:
-            held = self._locks.get((kind, key))
-            if held is not None and held[1] > now:
-                return None
-            self._locks[(kind, key)] = (token, now + lease)
-        return token
+            holder = lock_holder(self._lock_of(key, now))
+            if holder is not None and holder != token:
+                return False
+            self._locks[key] = ("h:" + token, now + lease)
+        return True
 
-    def _unlock(self, kind: str, key: str, token: str) -> bool:
+    def lock_many(self, keys: List[str], token: str, lease: float) -> List[str]:
+        return [k for k in keys if self.lock(k, token, lease)]
+
+    def renew(self, items: List[Tuple[str, str]], lease: float) -> None:
+        now = self._clock()
         with self._mutex:
-            held = self._locks.get((kind, key))
-            if held is not None and held[0] == token:
-                del self._locks[(kind, key)]
-                return True
-        return False
+            for k, token in items:
+                held = self._locks.get(k)
+                if held is not None and held[1] > now and held[0] == "h:" + token:
+                    self._locks[k] = (held[0], now + lease)
 
-    def _lock_many(self, kind: str, keys: List[str], lease: float) -> Dict[str, str]:
-        out = {}
+    def lock_state(self, keys: List[str]) -> Tuple[List[Optional[bytes]],
+                                                    List[Optional[str]]]:
+        now = self._clock()
+        with self._mutex:
+            entries = [self._live(k, now) for k in keys]
+            states = [self._lock_of(k, now) for k in keys]
+        return [None if e is None else e[0] for e in entries], states
+
+    def _fill(self, key: str, data: bytes, ttl: Optional[int], token: str,
+              expect: Optional[str], now: float) -> bool:
+        if self._lock_of(key, now) != "h:" + token:
+            return False
+        del self._locks[key]
+        entry = self._live(key, now)
+        if entry is not None and (expect is None or sha1(entry[0]) != expect):
+            return False
+        self._store(key, data, ttl, now)
+        return True
+
+    def fill(self, key: str, data: bytes, ttl: Optional[int], token: str,
+             origin: Optional[str], expect: Optional[str] = None) -> bool:
+        now = self._clock()
+        with self._mutex:
+            done = self._fill(key, data, ttl, token, expect, now)
+        if done:
+            self._notify(origin, [key])
+        return done
+
+    def fill_many(self, items: List[Tuple[str, bytes, Optional[str]]], ttl: Optional[int],
+                  token: str, origin: Optional[str]) -> List[str]:
+        now = self._clock()
+        with self._mutex:
+            stored = [k for k, data, expect in items
+                      if self._fill(k, data, ttl, token, expect, now)]
+        if stored:
+            self._notify(origin, stored)
+        return stored
+
+    def unlock(self, key: str, token: str, failure: Optional[str] = None) -> None:
+        now = self._clock()
+        with self._mutex:
+            if self._lock_of(key, now) == "h:" + token:
+                if failure is None:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (f"f:{token}:{failure}", now + LOCK_FAILURE_TTL)
+
+    def unlock_many(self, keys: List[str], token: str) -> None:
         for k in keys:
-            token = self._lock(kind, k, lease)
-            if token is not None:
-                out[k] = token
-        return out
-
-    def _unlock_many(self, kind: str, tokens: Dict[str, str]) -> None:
-        for k, token in tokens.items():
-            self._unlock(kind, k, token)
-
-    def _fetch_locked(self, keys: List[str]) -> Tuple[List[Optional[bytes]], List[bool]]:
-        now = self._clock()
-        with self._mutex:
-            datas = [self._live(k, now) for k in keys]
-            locked = []
-            for k in keys:
-                held = self._locks.get(("load", k))
-                locked.append(held is not None and held[1] > now)
-        return [None if d is None else d[0] for d in datas], locked
+            self.unlock(k, token)
 
     # ---- write-behind queue ------------------------------------------------
 
-    def _wb_enqueue(self, key: str, record: bytes, ttl: Optional[int], max_pending: int,
-                    origin: Optional[str]) -> Tuple[bool, int, bool]:
+    def _next_version(self) -> int:
+        self._version = max(self._version + 1, time.time_ns() // 1000)
+        return self._version
+
+    def _push_done(self, record: bytes, key: str, by: str) -> None:
+        version, origin, _ = parse_record(record)
+        if origin and origin != by:
+            self._done.setdefault(origin, []).append((version, key))
+
+    def queue_push(self, key: str, body: bytes, ttl: Optional[int], max_pending: int,
+                   origin: str) -> Tuple[Optional[bytes], int, bool]:
         now = self._clock()
         with self._mutex:
-            new = key not in self._pending
+            old = self._pending.get(key)
+            new = old is None
             if new and max_pending and len(self._pending) >= max_pending:
-                return False, len(self._pending), new
+                return None, len(self._pending), new
+            record = make_record(self._next_version(), origin, body)
             self._pending[key] = record
+            if old is not None:
+                self._push_done(old, key, origin)
             if new and key not in self._claims:
                 self._queue.setdefault(key, None)
-            if record[:1] == b"v":
-                self._store(key, record[1:], ttl, now)
+            self._poison(key, now)
+            if body[:1] == b"v":
+                self._store(key, body[1:], ttl, now)
             else:
                 self._data.pop(key, None)
             n = len(self._pending)
         self._notify(origin, [key])
-        return True, n, new
+        return record, n, new
 
-    def _reclaim(self, now: float) -> int:
+    def _reclaim(self, now: float, lease: float) -> int:
         expired = [k for k, (_, d) in self._claims.items() if d <= now]
         for k in reversed(expired):
-            del self._claims[k]
+            consumer, _ = self._claims.pop(k)
+            # remember whom it was taken from: if that flusher was only
+            # stalled, its late write is repaired (queue_ack)
+            self._kept[k] = (consumer, None, now + FENCE_WINDOW_LEASES * lease)
             if k in self._pending:
                 self._queue[k] = None
                 self._queue.move_to_end(k, last=False)
+        for k in [k for k, (_, _, until) in self._kept.items() if until <= now]:
+            del self._kept[k]
         return len(expired)
 
-    def _wb_claim(self, consumer: str, n: int,
-                  lease: float) -> Tuple[List[Tuple[str, bytes]], int, int]:
+    def queue_claim(self, consumer: str, n: int, lease: float
+                    ) -> Tuple[List[Tuple[str, bytes]], int, int, List[Tuple[int, str]]]:
         now = self._clock()
         with self._mutex:
-            reclaimed = self._reclaim(now)
-            out = []
+            reclaimed = self._reclaim(now, lease)
+            out: List[Tuple[str, bytes]] = []
             while self._queue and len(out) < n:
                 k, _ = self._queue.popitem(last=False)
                 record = self._pending.get(k)
@@ -544,10 +945,28 @@ class MemoryStore(Store):
                     continue
                 self._claims[k] = (consumer, now + lease)
                 out.append((k, record))
-            return out, len(self._pending), reclaimed
+            done = self._done.pop(consumer, [])
+            return out, len(self._pending), reclaimed, done
 
-    def _wb_ack(self, consumer: str, items: List[Tuple[str, bytes]]) -> Tuple[int, int]:
-        done = 0
+    def queue_hold(self, consumer: str, keys: List[str], lease: float,
+                   abandon: bool = False) -> List[str]:
+        now = self._clock()
+        held = []
+        with self._mutex:
+            for k in keys:
+                claim = self._claims.get(k)
+                if claim is not None and claim[0] == consumer:   # not taken over yet
+                    self._claims[k] = (consumer, now + lease)
+                    held.append(k)
+                elif abandon:
+                    kept = self._kept.get(k)
+                    if kept is not None and kept[0] == consumer:
+                        del self._kept[k]   # it will not write: nothing to repair
+        return held
+
+    def queue_ack(self, consumer: str, items: List[Tuple[str, bytes]]
+                  ) -> Tuple[Dict[str, str], int]:
+        statuses: Dict[str, str] = {}
         with self._mutex:
             for k, record in items:
                 claim = self._claims.get(k)
@@ -556,26 +975,38 @@ class MemoryStore(Store):
                     del self._claims[k]
                     if current == record:
                         del self._pending[k]
-                        done += 1
+                        self._push_done(record, k, consumer)
+                        kept = self._kept.get(k)
+                        if kept is not None:
+                            self._kept[k] = (kept[0], record, kept[2])
+                        statuses[k] = "done"
                     elif current is not None:
                         self._queue.setdefault(k, None)
+                        statuses[k] = "newer"
+                    else:
+                        statuses[k] = "gone"
+                    continue
+                kept = self._kept.get(k)
+                if kept is not None and kept[0] == consumer:
+                    # this write landed after the takeover's: write the
+                    # latest again, after it
+                    del self._kept[k]
+                    latest = current if current is not None else kept[1]
+                    if latest is not None:
+                        _, origin, body = parse_record(latest)
+                        self._pending[k] = make_record(self._next_version(), origin, body)
+                        if k not in self._claims:
+                            self._queue.setdefault(k, None)
+                    statuses[k] = "late"
                 elif current == record:
                     del self._pending[k]
-                    done += 1
-            return done, len(self._pending)
+                    self._push_done(record, k, consumer)
+                    statuses[k] = "done"
+                else:
+                    statuses[k] = "gone"
+            return statuses, len(self._pending)
 
-    def _wb_renew(self, consumer: str, keys: List[str], lease: float) -> List[str]:
-        now = self._clock()
-        held = []
-        with self._mutex:
-            for k in keys:
-                claim = self._claims.get(k)
-                if claim is not None and claim[0] == consumer:
-                    self._claims[k] = (consumer, now + lease)
-                    held.append(k)
-        return held
-
-    def _wb_release(self, consumer: str, keys: List[str]) -> None:
+    def queue_release(self, consumer: str, keys: List[str], final: bool = False) -> None:
         with self._mutex:
             for k in reversed(keys):
                 claim = self._claims.get(k)
@@ -584,18 +1015,35 @@ class MemoryStore(Store):
                     if k in self._pending:
                         self._queue[k] = None
                         self._queue.move_to_end(k, last=False)
+            if final:
+                self._done.pop(consumer, None)
 
-    def _wb_records(self, keys: List[str]) -> List[Optional[bytes]]:
+    def queue_settle(self, origin: str, keys: List[str]
+                     ) -> Tuple[List[Tuple[int, str]], List[Optional[bytes]]]:
+        with self._mutex:
+            return self._done.pop(origin, []), [self._pending.get(k) for k in keys]
+
+    def queue_records(self, keys: List[str]) -> List[Optional[bytes]]:
         with self._mutex:
             return [self._pending.get(k) for k in keys]
 
-    def _wb_count(self) -> int:
+    def queue_count(self) -> int:
         with self._mutex:
             return len(self._pending)
 
+    def lose_queue(self) -> None:
+        """Forget the queue, as a store restarted without persistence would
+        (tests)."""
+        with self._mutex:
+            self._pending.clear()
+            self._queue.clear()
+            self._claims.clear()
+            self._kept.clear()
+            self._done.clear()
+
     # ---- invalidation ------------------------------------------------------
 
-    def _subscribe(self, callback: Callable[..., None], *, heartbeat: float = 1.0) -> Any:
+    def subscribe(self, callback: Callable[..., None], *, heartbeat: float = 1.0) -> Any:
         sub = _Subscription(self, callback)
         with self._mutex:
             self._subs.append(sub)
@@ -606,4 +1054,3 @@ class MemoryStore(Store):
         with self._mutex:
             if sub in self._subs:
                 self._subs.remove(sub)
-
