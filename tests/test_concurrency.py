@@ -405,3 +405,139 @@ def test_a_leader_interrupted_hands_the_key_to_a_waiter(impl):
     t2.join()
     assert sorted(results) == ["built by the waiter", "leader interrupted"]
     assert c["k"] == "built by the waiter"
+
+
+# ---- user code in __del__ of what the cache lets go (issue: the pure twin ran
+# it in the middle of an update) --------------------------------------------------
+
+class OnDel:
+    """A value whose __del__ runs `action` (once)."""
+
+    def __init__(self, action):
+        self.action = action
+
+    def __del__(self):
+        action, self.action = self.action, None
+        if action is not None:
+            action()
+
+
+def test_del_of_an_overwritten_value_that_pops_its_own_key(impl):
+    c = impl.LRUCache(10)
+    c["k"] = OnDel(lambda: c.pop("k", None))
+    c["k"] = "new"                   # the old value goes: its __del__ pops "k"
+    assert c._check() and list(c) == [k for k in c] and len(c) == len(list(c))
+    assert "k" not in c and len(c) == 0
+
+
+def test_del_calling_len_during_a_purge(impl, clock):
+    c = impl.LRUCache(10, default_ttl=1, clock=clock)
+    seen = []
+    for i in range(5):
+        c[i] = OnDel(lambda: seen.append(len(c)))
+    clock.tick(2)
+    c["fresh"] = 1                   # purges the five: each __del__ calls len()
+    assert c._check() and len(c) == 1 and len(seen) == 5
+
+
+def test_del_calling_clear_during_an_eviction(impl):
+    c = impl.LRUCache(3)
+    c["a"] = OnDel(lambda: c.clear())
+    c["b"], c["c"] = 1, 2
+    c["d"] = 3                       # evicts "a": its __del__ clears the cache
+    assert c._check() and len(c) == 0 and list(c) == []
+    c["e"] = 4
+    assert c._check() and list(c) == ["e"]
+
+
+def test_del_setting_a_ttl_entry_after_clear(impl, clock):
+    c = impl.LRUCache(10, clock=clock)
+    c["a"] = OnDel(lambda: c.set("t", 1, ttl=1))
+    c.clear()                        # "a" goes; its __del__ adds a TTL entry
+    assert c._check() and list(c) == ["t"]
+    clock.tick(2)
+    assert len(c) == 0 and c._check() and c.stats().size == 0
+
+
+def test_deleted_values_are_released_at_once(impl):
+    import weakref
+
+    class Blob:
+        pass
+
+    c = impl.LRUCache(1000, default_ttl=60)
+    refs = []
+    for i in range(300):
+        b = Blob()
+        refs.append(weakref.ref(b))
+        c[i] = b
+    del b
+    for i in range(300):
+        del c[i]
+    assert sum(r() is not None for r in refs) == 0
+    assert c._check()
+
+
+def test_unbounded_lru_cache_result_whose_del_clears_while_replaced(impl):
+    calls = []
+
+    @impl.lru_cache(maxsize=None)
+    def f(n):
+        calls.append(n)
+        if len(calls) == 1:
+            # the same key again while computing: the inner result is stored,
+            # then replaced by the outer one (unbounded caches replace), and
+            # the replaced result's __del__ clears the cache
+            f(n)
+            return "outer"
+        return OnDel(f.cache_clear)
+
+    assert f(1) == "outer"
+    assert f._check()
+    assert f.cache_info().currsize in (0, 1)
+
+
+class OnDelKey(OnDel):
+    """A key whose __del__ runs `action` (once)."""
+
+    def __init__(self, n, action):
+        super().__init__(action)
+        self.n = n
+
+    def __hash__(self):
+        return hash(self.n)
+
+    def __eq__(self, other):
+        return isinstance(other, OnDelKey) and other.n == self.n
+
+
+def test_del_calling_len_while_stale_expiry_items_are_dropped(impl, clock):
+    # deleted TTL entries leave stale items in the twin's expiry heap; a
+    # purge that drops them must not be where their __del__ runs
+    c = impl.LRUCache(10, default_ttl=1, clock=clock)
+    seen = []
+    for i in range(5):
+        c[i] = OnDel(lambda: seen.append(len(c)))
+    for i in range(5):
+        c.touch(i, 0.5)              # new deadlines: the old items go stale
+    clock.tick(2)
+    assert len(c) == 0 and c._check() and len(seen) == 5
+
+
+def test_del_of_an_evicted_key_that_clears_the_cache(impl):
+    c = impl.LRUCache(3)
+    c[OnDelKey(1, lambda: c.clear())] = 1
+    c["b"], c["c"] = 1, 2
+    c["d"] = 3                       # evicts the key: its __del__ clears
+    assert c._check() and len(c) == 0
+    c["e"] = 4
+    assert c._check() and list(c) == ["e"]
+
+
+def test_del_of_a_cleared_key_that_sets_a_ttl_entry(impl, clock):
+    c = impl.LRUCache(10, clock=clock)
+    c[OnDelKey(1, lambda: c.set("t", 1, ttl=1))] = 1
+    c.clear()
+    assert c._check() and list(c) == ["t"]
+    clock.tick(2)
+    assert len(c) == 0 and c._check()
