@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, Callable, Dict, List, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Tuple
 
 __all__ = ["Flight", "SingleFlight", "AsyncSingleFlight", "ABANDONED"]
 

@@ -30,14 +30,15 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from types import GenericAlias
 
-from corecache._common import (cache_repr, check_items, copy_cache, deepcopy_cache,
+from corecache._lru_common import (cache_repr, check_items, copy_cache, deepcopy_cache,
                                reduce_cache)
 from corecache._flight import SingleFlight
-from corecache._cleaner import cleaner
-from corecache._views import CacheItemsView, CacheKeysView, CacheValuesView
-from corecache.config import (read_clock as _user_time, check_callable, check_count, check_entry_size, check_max_size,
-                              check_memory_limit_mb, check_seconds, check_ttl,
-                              entry_too_large, memory_overflow, validate_changes, CacheConfig)
+from corecache._lru_cleaner import cleaner
+from corecache._lru_views import CacheItemsView, CacheKeysView, CacheValuesView
+from corecache._checks import (read_clock as _user_time, check_callable, check_count,
+                               check_entry_size, check_max_size, check_memory_limit_mb,
+                               check_seconds, check_ttl, entry_too_large, memory_overflow,
+                               validate_changes)
 from corecache.stats import CacheStats
 
 try:
@@ -180,6 +181,7 @@ cdef class LRUCache:
     @classmethod
     def from_config(cls, config, *, clock=None):
         """Build a cache from a :class:`CacheConfig`."""
+        from corecache.config import CacheConfig
         if not isinstance(config, CacheConfig):
             raise TypeError(f"config must be a CacheConfig, got {config!r}")
         return cls(config.max_size, config.default_ttl,
@@ -1230,7 +1232,7 @@ _offset = _state_offset()
 ccpy_set_wrapper_offset(_offset)
 ccpy_install_vectorcall(<PyTypeObject *>_lru_cache_wrapper, _offset, 1)
 
-from corecache._decorators import make_api, single_flight_miss as _single_flight_miss
+from corecache._lru_decorators import make_api, single_flight_miss as _single_flight_miss
 
 lru_cache, cache, cached_method = make_api(_lru_cache_wrapper)
 

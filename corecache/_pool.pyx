@@ -45,7 +45,7 @@ from _thread import allocate_lock
 from corecache._pool_common import (FOREVER, check_pool_args, closed, duplicate, exhausted,
                                     not_lent, pool_repr, resolve_timeout, wait_seconds)
 from corecache._util import write_unraisable
-from corecache.config import check_count, read_clock as _user_time
+from corecache._checks import check_count, read_clock as _user_time
 from corecache.stats import PoolStats
 
 cdef extern from "Python.h":

@@ -9,7 +9,7 @@ import weakref
 
 import pytest
 
-from corecache._cleaner import cleaner
+from corecache._lru_cleaner import cleaner
 from conftest import FakeClock, wait_for
 
 

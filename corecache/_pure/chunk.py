@@ -17,7 +17,9 @@ chunk_size comes whole, in a buffer grown for it.
 from __future__ import annotations
 
 from mmap import mmap
-from typing import Any, List, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional
 
 from .._chunk_common import (BUFFER, FILE, ITERABLE, READER, bad_piece, busy,
                              check_chunker_args, check_read_count, check_read_data,

@@ -41,16 +41,18 @@ from collections import OrderedDict
 from collections.abc import Mapping, MutableMapping
 from time import monotonic
 from types import GenericAlias
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, List, Optional, Tuple
 
-from .._cleaner import cleaner
-from .._common import cache_repr, check_items, copy_cache, deepcopy_cache, reduce_cache
+from .._lru_cleaner import cleaner
+from .._lru_common import cache_repr, check_items, copy_cache, deepcopy_cache, reduce_cache
 from .._flight import SingleFlight
 from .._util import write_unraisable
-from .._views import CacheItemsView, CacheKeysView, CacheValuesView
-from ..config import (CacheConfig, read_clock as _user_time, check_callable, check_count,
-                      check_entry_size, check_max_size, check_memory_limit_mb, check_seconds,
-                      check_ttl, entry_too_large, memory_overflow, validate_changes)
+from .._lru_views import CacheItemsView, CacheKeysView, CacheValuesView
+from .._checks import (read_clock as _user_time, check_callable, check_count,
+                       check_entry_size, check_max_size, check_memory_limit_mb, check_seconds,
+                       check_ttl, entry_too_large, memory_overflow, validate_changes)
 from ..stats import CacheStats
 
 __all__ = ["LRUCache", "lru_cache", "cache", "cached_method"]
@@ -296,9 +298,10 @@ class LRUCache(_Table):
     __class_getitem__ = classmethod(GenericAlias)   # LRUCache[str, int] at run time
 
     @classmethod
-    def from_config(cls, config: CacheConfig, *,
+    def from_config(cls, config: "CacheConfig", *,
                     clock: Optional[Callable[[], float]] = None) -> "LRUCache":
         """Build a cache from a :class:`CacheConfig`."""
+        from ..config import CacheConfig
         if not isinstance(config, CacheConfig):
             raise TypeError(f"config must be a CacheConfig, got {config!r}")
         return cls(config.max_size, config.default_ttl,
@@ -1330,6 +1333,6 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
     return call
 
 
-from .._decorators import make_api, single_flight_miss as _single_flight_miss  # noqa: E402
+from .._lru_decorators import make_api, single_flight_miss as _single_flight_miss  # noqa: E402
 
 lru_cache, cache, cached_method = make_api(_lru_cache_wrapper)

@@ -22,12 +22,14 @@ import threading
 from collections import deque
 from time import monotonic
 from types import GenericAlias
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from .._pool_common import (FOREVER, check_pool_args, closed, duplicate, exhausted, not_lent,
                             pool_repr, resolve_timeout, wait_seconds)
 from .._util import write_unraisable
-from ..config import check_count, read_clock as _user_time
+from .._checks import check_count, read_clock as _user_time
 from ..stats import PoolStats
 
 __all__ = ["ObjectPool"]

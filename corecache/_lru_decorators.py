@@ -17,10 +17,12 @@ import functools
 import threading
 import weakref
 from types import MethodType
-from typing import Any, Callable, Dict, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple
 
 from ._flight import AsyncSingleFlight
-from .config import check_callable, check_memory_limit_mb, check_ttl
+from ._checks import check_callable, check_memory_limit_mb, check_ttl
 
 _MISSING = object()
 _CO_COROUTINE = 0x80         # inspect.CO_COROUTINE, without importing inspect

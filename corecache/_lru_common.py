@@ -2,9 +2,9 @@
 repr, pickling and copying helpers.  None of this is on a hit path."""
 from __future__ import annotations
 
-import copy
-import pickle
-from typing import Any, Dict, Iterable, List, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Tuple
 
 
 def cache_repr(cache: Any) -> str:
@@ -34,6 +34,7 @@ def copy_cache(cache: Any) -> Any:
 
 
 def deepcopy_cache(cache: Any, memo: Dict[int, Any]) -> Any:
+    import copy
     new = type(cache)(**config_kwargs(cache))
     memo[id(cache)] = new
     new._load([(copy.deepcopy(k, memo), copy.deepcopy(v, memo), e, t)
@@ -42,6 +43,7 @@ def deepcopy_cache(cache: Any, memo: Dict[int, Any]) -> Any:
 
 
 def reduce_cache(cache: Any, impl: str) -> Tuple[Any, ...]:
+    import pickle
     kwargs = config_kwargs(cache)
     for name in ("eviction_callback", "getsizeof", "clock"):
         fn = kwargs[name]
