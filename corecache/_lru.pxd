@@ -54,6 +54,7 @@ cdef extern from "_lru_call.h":
         Py_hash_t hash
 
     PyObject *ccpy_lru_call(PyObject *, PyObject **, size_t, PyObject *) noexcept
+    PyObject *ccpy_lru_call_untyped(PyObject *, PyObject **, size_t, PyObject *) noexcept
     PyObject *ccpy_lru_call_uninit(PyObject *, PyObject **, size_t, PyObject *) noexcept
     PyObject *ccpy_lru_call_uncached(PyObject *, PyObject **, size_t, PyObject *) noexcept
     PyObject *ccpy_lru_call_single_flight(PyObject *, PyObject **, size_t, PyObject *) noexcept

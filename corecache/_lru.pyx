@@ -1036,6 +1036,8 @@ cdef class _lru_cache_wrapper:
             self.w.vectorcall = ccpy_lru_call_uncached
         elif single_flight:
             self.w.vectorcall = ccpy_lru_call_single_flight
+        elif not self.w.typed and self.w.skip == 0:
+            self.w.vectorcall = ccpy_lru_call_untyped
         else:
             self.w.vectorcall = ccpy_lru_call
 
