@@ -105,6 +105,9 @@ def extensions():
         "wraparound": False,
         "cdivision": True,
         "initializedcheck": False,
+        # no generated pickling: it would turn a C pointer field into bytes
+        # (reading up to a NUL); the types that pickle say how themselves
+        "auto_pickle": False,
     }
     if DEBUG:
         directives.update(linetrace=True, boundscheck=True, wraparound=True)

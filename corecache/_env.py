@@ -3,7 +3,8 @@ nothing reads.
 
 Without it a misspelled variable (``CORECACHE_NO_EXTENSION=1``) is silently
 ignored, and the run does something else than asked.  ``corecache`` warns
-once per process, when it is imported (and ``setup.py`` when it builds),
+once per process, when it is first used (the first name taken from it picks
+the implementation; ``setup.py`` warns when it builds),
 naming the variables it knows and the closest one.
 
 KNOWN lists every variable that corecache, its build, its scripts and its
@@ -14,10 +15,10 @@ tree is listed here.
 """
 from __future__ import annotations
 
-import difflib
 import os
-import warnings
-from typing import Dict, List, Mapping, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, Mapping, Optional
 
 PREFIX = "CORECACHE_"
 
@@ -61,6 +62,7 @@ def unknown(environ: Optional[Mapping[str, str]] = None) -> List[str]:
 
 
 def message(names: List[str]) -> str:
+    import difflib                  # only when something is misspelled
     parts = []
     suffixes = [k[len(PREFIX):] for k in KNOWN]
     for name in names:
@@ -84,5 +86,6 @@ def warn_unknown(environ: Optional[Mapping[str, str]] = None, *, once: bool = Tr
         return None
     _warned = True
     text = message(names)
+    import warnings
     warnings.warn(text, RuntimeWarning, stacklevel=stacklevel)
     return text

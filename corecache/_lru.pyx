@@ -22,22 +22,23 @@ cimport cython
 from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry
 from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
 from libc.math cimport isnan, NAN
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t, UINT64_MAX
 
 from corecache._cc cimport *
 
 import sys
 from collections.abc import Mapping, MutableMapping
-from threading import get_ident
 from types import GenericAlias
 
-from corecache._common import (Flight, cache_repr, check_items, copy_cache,
-                               deepcopy_cache, reduce_cache, reentered)
-from corecache._cleaner import cleaner
-from corecache._views import CacheItemsView, CacheKeysView, CacheValuesView
-from corecache.config import (read_clock as _user_time, check_callable, check_count, check_entry_size, check_max_size,
-                              check_memory_limit_mb, check_seconds, check_ttl,
-                              entry_too_large, validate_changes, CacheConfig)
+from corecache._lru_common import (cache_repr, check_items, copy_cache, deepcopy_cache,
+                               reduce_cache)
+from corecache._flight import SingleFlight
+from corecache._lru_cleaner import cleaner
+from corecache._lru_views import CacheItemsView, CacheKeysView, CacheValuesView
+from corecache._checks import (read_clock as _user_time, check_callable, check_count,
+                               check_entry_size, check_max_size, check_memory_limit_mb,
+                               check_seconds, check_ttl, entry_too_large, memory_overflow,
+                               validate_changes)
 from corecache.stats import CacheStats
 
 try:
@@ -48,7 +49,7 @@ except ImportError:  # functools always had it, but it is private
 
 cdef extern from "Python.h":
     void PyType_Modified(PyTypeObject *)
-    Py_ssize_t PyNumber_AsSsize_t(object, object) except? -1
+    Py_ssize_t PyNumber_AsSsize_t(object, PyObject *) except? -1
     object PyMethod_New(object, object)
     void *PyMem_Malloc(size_t)
     void PyMem_Free(void *)
@@ -123,6 +124,7 @@ cdef class LRUCache:
     cdef double _default_ttl        # CC_NEVER when entries do not expire
     cdef bint _accounting           # sizes are tracked (limit or getsizeof)
     cdef bint _paused               # writes are refused (pause_writes)
+    cdef bint _initialized          # __init__ has run
     cdef uint64_t _rejected         # writes refused while paused
     cdef object _max_size_given
     cdef object _memory_limit_mb
@@ -132,12 +134,17 @@ cdef class LRUCache:
     cdef object _clock
     cdef object _cleanup_interval
     cdef object _schedule
-    cdef dict _flights
+    cdef object _flight             # SingleFlight of get_or_set
     cdef object __weakref__
 
     def __cinit__(self):
+        # the state of LRUCache() with no arguments, so that a subclass whose
+        # __init__ does not call ours still gets a working cache
         cc_lru_init(&self.t)
-        self._flights = {}
+        self._flight = SingleFlight("get_or_set: the factory")
+        self._max_size_given = 1000
+        self._max_size = 1000
+        self._default_ttl = CC_NEVER
 
     def __init__(self, max_size=1000, default_ttl=None, *, memory_limit_mb=None,
                  getsizeof=None, cleanup_interval=None, eviction_callback=None,
@@ -149,8 +156,9 @@ cdef class LRUCache:
         cleanup_interval = check_seconds(cleanup_interval, "cleanup_interval", allow_inf=False)
         check_callable(eviction_callback, "eviction_callback")
         check_callable(clock, "clock")
-        if self.t.count:
-            raise RuntimeError("LRUCache.__init__ called twice")
+        if self._initialized:
+            raise RuntimeError(f"{type(self).__name__}.__init__ called twice")
+        self._initialized = True
         self._max_size_given = max_size
         self._max_size = min(max_size, CC_MAX_ENTRIES)
         self._default_ttl = CC_NEVER if default_ttl is None else default_ttl
@@ -173,6 +181,7 @@ cdef class LRUCache:
     @classmethod
     def from_config(cls, config, *, clock=None):
         """Build a cache from a :class:`CacheConfig`."""
+        from corecache.config import CacheConfig
         if not isinstance(config, CacheConfig):
             raise TypeError(f"config must be a CacheConfig, got {config!r}")
         return cls(config.max_size, config.default_ttl,
@@ -288,6 +297,9 @@ cdef class LRUCache:
         if i >= 0 and existing != NULL and not _passed(self, self.t.entries[i].expires, now):
             existing[0] = <PyObject *>self.t.entries[i].value
             return 0
+        if sized and not self._memory_limit:
+            # (with a limit, the total stays below it, and it below 2**63)
+            _check_total(&self.t, size, cc_lru_size_of(&self.t, i) if i >= 0 else 0, key)
         if i >= 0:
             status = cc_lru_set_expiry(&self.t, i, expires, ttl)
             if status != CC_OK:
@@ -371,31 +383,21 @@ cdef class LRUCache:
         key from inside its own factory is a RuntimeError (it would wait for
         itself).
         """
-        cdef double seconds = _resolve_ttl(ttl, self._default_ttl)
+        seconds = _resolve_ttl(ttl, self._default_ttl)
         if not callable(factory):
             raise TypeError(f"factory must be callable, got {factory!r}")
         value = self._lookup_counted(key)
         if value is not _MISSING:
             return value
-        flight = self._flights.get(key)
-        if flight is not None:
-            if flight.owner == get_ident():
-                raise reentered(key)
-            return flight.wait()
-        flight = Flight()
-        self._flights[key] = flight
-        try:
-            # another thread may have stored it just before we registered
-            value = self.peek(key, _MISSING)
-            if value is _MISSING:
-                value = factory()
-                self._set(key, value, seconds)
-        except BaseException as exc:
-            self._flights.pop(key, None)
-            flight.fail(exc)
-            raise
-        self._flights.pop(key, None)
-        flight.succeed(value)
+        return self._flight.run(key, lambda: self._fill(key, factory, seconds))
+
+    def _fill(self, key, factory, double seconds):
+        """The leader's part of get_or_set: another thread may have stored
+        the key between our miss and our registration."""
+        value = self.peek(key, _MISSING)
+        if value is _MISSING:
+            value = factory()
+            self._set(key, value, seconds)
         return value
 
     cdef object _lookup_counted(self, key):
@@ -600,6 +602,13 @@ cdef class LRUCache:
             for k, v, size in sizes:
                 i = ccpy_find(&self.t, k, hash(k))
                 if i >= 0 and self.t.entries[i].value == <void *>v:
+                    try:
+                        _check_total(&self.t, size, cc_lru_size_of(&self.t, i), k)
+                    except ValueError:
+                        self._accounting = False
+                        self._sizer = None
+                        cc_lru_untrack_sizes(&self.t)
+                        raise
                     cc_lru_set_size(&self.t, i, size)
 
     def _set_cleanup_interval(self, interval):
@@ -854,6 +863,13 @@ cdef inline object _counted_get(LRUCache self, object key):
     return _MISSING
 
 
+cdef int _check_total(cc_lru_t *t, uint64_t size, uint64_t old, object key) except -1:
+    """Refuse an entry size that would wrap the memory total around."""
+    if size > old and size - old > UINT64_MAX - t.memory:
+        raise memory_overflow(t.memory, size, key)
+    return 0
+
+
 cdef inline double _now(LRUCache self, double now) noexcept:
     return cc_clock_precise() if self._clock is None else now
 
@@ -966,17 +982,17 @@ cdef class _lru_cache_wrapper:
     cdef object _sizer
     cdef object _slow_miss
     cdef object _memory_limit_mb
-    cdef readonly dict _flights
+    cdef readonly object _flight    # SingleFlight of single_flight=True
     cdef dict __dict__
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
         cc_lru_init(&self.w.t)
-        self.w.vectorcall = ccpy_lru_call
+        self.w.vectorcall = ccpy_lru_call_uninit
         self.w.kwd_mark = <PyObject *>_KWD_MARK
         self.w.maxsize = -1
         self.w.ttl = CC_NEVER
-        self._flights = {}
+        self._flight = SingleFlight("single_flight: the call")
 
     def __init__(self, user_function, maxsize, typed, *, ttl=None, memory_limit_mb=None,
                  single_flight=False, clock=None, skip=0):
@@ -986,10 +1002,14 @@ cdef class _lru_cache_wrapper:
             raise RuntimeError("_lru_cache_wrapper.__init__ called twice")
         self._func = user_function
         self.w.func = <PyObject *>user_function
+        if type(skip) is not int or not 0 <= skip <= 1:
+            raise ValueError(f"skip must be 0 or 1 (leading arguments left out of the key), "
+                             f"got {skip!r}")
         if maxsize is None:
             self.w.maxsize = -1
         else:
-            self.w.maxsize = max(PyNumber_AsSsize_t(maxsize, OverflowError), 0)
+            # clipped, not refused: functools' pure lru_cache takes any int
+            self.w.maxsize = max(PyNumber_AsSsize_t(maxsize, NULL), 0)
         self.w.typed = bool(typed)
         self.w.skip = skip
         seconds = check_ttl(ttl, "ttl")
@@ -1011,6 +1031,15 @@ cdef class _lru_cache_wrapper:
         if single_flight:
             self._slow_miss = _single_flight_miss
             self.w.slow_miss = <PyObject *>self._slow_miss
+        # the call path, chosen once (see _lru_call.h)
+        if self.w.maxsize == 0:
+            self.w.vectorcall = ccpy_lru_call_uncached
+        elif single_flight:
+            self.w.vectorcall = ccpy_lru_call_single_flight
+        elif not self.w.typed and self.w.skip == 0:
+            self.w.vectorcall = ccpy_lru_call_untyped
+        else:
+            self.w.vectorcall = ccpy_lru_call
 
     def __dealloc__(self):
         ccpy_clear(&self.w.t)
@@ -1205,7 +1234,7 @@ _offset = _state_offset()
 ccpy_set_wrapper_offset(_offset)
 ccpy_install_vectorcall(<PyTypeObject *>_lru_cache_wrapper, _offset, 1)
 
-from corecache._decorators import make_api, single_flight_miss as _single_flight_miss
+from corecache._lru_decorators import make_api, single_flight_miss as _single_flight_miss
 
 lru_cache, cache, cached_method = make_api(_lru_cache_wrapper)
 

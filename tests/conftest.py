@@ -91,6 +91,19 @@ def all_impls() -> List[types.SimpleNamespace]:
     return [ns for ns in (_namespace("c", missing), _namespace("py", missing)) if ns is not None]
 
 
+def wait_for(cond: Any, timeout: float = 10.0) -> bool:
+    """Whether ``cond()`` became true within `timeout` seconds (polled every
+    millisecond or so): the one way tests wait, on a condition, never on a
+    sleep of a guessed length.  Use as ``assert wait_for(...)``."""
+    import time
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return bool(cond())
+        time.sleep(0.001)
+    return True
+
+
 class FakeClock:
     """A monotonic clock that moves only when told to."""
 

@@ -36,17 +36,6 @@ except ImportError as exc:   # a Python without its test package
 
 MIXINS = ("TestLRU", "TestCache")
 
-# The pure twin's known departures from functools, expected to fail on
-# every version whose CPython has the test (strictly: a fix turns the mark
-# red, and the mark goes).
-PURE_TWIN_FAILURES = {
-    # the twin calls len() in its own code, so caching builtins.len re-enters it
-    "test_lru_reentrancy_with_len": "the pure twin calls len() inside the cache",
-    # (3.12+) cache_info's signature shows a return annotation: "() -> 'Any'", not "()"
-    "test_common_signatures": "the pure twin's cache_info() has an annotated signature",
-}
-
-
 def _functools_with(impl: types.SimpleNamespace) -> types.ModuleType:
     """functools, but for corecache's lru_cache and cache."""
     mod = types.ModuleType(f"functools_corecache_{impl.name}")
@@ -101,10 +90,6 @@ def _cases() -> List[Any]:
                 marks: List[Any] = []
                 if impl_name == "c":
                     marks.append(pytest.mark.c_extension)
-                if impl_name == "py" and test in PURE_TWIN_FAILURES:
-                    marks.append(pytest.mark.xfail(
-                        strict=True, reason=f"{PURE_TWIN_FAILURES[test]} (to be fixed in the "
-                                            "pure twin; then remove this mark)"))
                 params.append(pytest.param(impl_name, mixin, test, marks=marks,
                                            id=f"{impl_name}-{mixin}.{test}"))
     return params

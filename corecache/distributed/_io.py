@@ -27,7 +27,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from .._common import Flight
+
+from .._flight import SingleFlight
 
 __all__ = ["Event", "Flights", "NodeClients", "Reads", "STYLE", "Worker", "call", "constructor_wait",
            "discard", "fast_getter", "sleep"]
@@ -97,85 +98,10 @@ class Worker:
         return not self._thread.is_alive()
 
 
-def _reentered(key: str) -> RuntimeError:
-    return RuntimeError(f"the loader of key {key!r} asked for the same key "
-                        f"(it would wait for itself)")
-
-
-class Flights:
-    """Concurrent lookups of one key in this process share one leader's
-    computation (threads: the first thread computes, the others wait for
-    its result or its exception)."""
-
-    __slots__ = ("_lock", "_flights")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._flights: Dict[str, Flight] = {}
-
-    def run(self, key: str, compute: Callable[[], Any]) -> Any:
-        """compute() once for every thread asking for key meanwhile."""
-        with self._lock:
-            flight = self._flights.get(key)
-            if flight is None:
-                flight = self._flights[key] = Flight()
-                leader = True
-            else:
-                leader = False
-        if not leader:
-            if flight.owner == threading.get_ident():
-                raise _reentered(key)
-            return flight.wait()
-        try:
-            result = compute()
-        except BaseException as exc:
-            self._settle([key], None, exc)
-            raise
-        self._settle([key], {key: result}, None)
-        return result
-
-    def run_many(self, keys: List[str], compute_many: Callable[[List[str]], Dict[str, Any]]
-                 ) -> Tuple[Dict[str, Any], Set[str]]:
-        """({key: result} of every key, the keys another thread computed):
-        compute_many(the keys no other thread computes) -> {key: result}
-        (a key left out gets None), once.  The first exception, of this
-        computation or of one followed, is raised."""
-        lead: List[str] = []
-        follow: Dict[str, Flight] = {}
-        me = threading.get_ident()
-        with self._lock:
-            for k in keys:
-                flight = self._flights.get(k)
-                if flight is None:
-                    self._flights[k] = Flight()
-                    lead.append(k)
-                elif flight.owner == me:
-                    for mine in lead:
-                        del self._flights[mine]
-                    raise _reentered(k)
-                else:
-                    follow[k] = flight
-        results: Dict[str, Any] = {}
-        if lead:
-            try:
-                results = compute_many(lead)
-            except BaseException as exc:
-                self._settle(lead, None, exc)
-                raise
-            self._settle(lead, results, None)
-        for k, flight in follow.items():
-            results[k] = flight.wait()
-        return results, set(follow)
-
-    def _settle(self, keys: List[str], results: Optional[Dict[str, Any]],
-                error: Optional[BaseException]) -> None:
-        with self._lock:
-            flights = [(k, self._flights.pop(k)) for k in keys if k in self._flights]
-        for k, flight in flights:
-            if error is not None:
-                flight.fail(error)
-            else:
-                flight.succeed(results.get(k))  # type: ignore[union-attr]
+def Flights() -> SingleFlight:
+    """The single flight of one cache (corecache._flight): concurrent
+    lookups of a key in this process share one leader's computation."""
+    return SingleFlight("the loader")
 
 
 class Reads:

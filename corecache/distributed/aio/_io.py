@@ -17,6 +17,8 @@ import functools
 import inspect
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Tuple
 
+from ..._flight import AsyncSingleFlight
+
 __all__ = ["Event", "Flights", "NodeClients", "Reads", "STYLE", "Worker", "call", "constructor_wait",
            "discard", "fast_getter", "in_thread", "sleep"]
 
@@ -153,125 +155,10 @@ class Worker:
         return task.done()
 
 
-def _reentered(key: str) -> RuntimeError:
-    return RuntimeError(f"the loader of key {key!r} asked for the same key "
-                        f"(it would wait for itself)")
-
-
-class _Shared:
-    """One computation's task and how many awaiters it has left."""
-
-    __slots__ = ("task", "waiters")
-
-    def __init__(self, task: "asyncio.Task[Any]") -> None:
-        self.task = task
-        self.waiters = 0
-
-
-class Flights:
-    """Per event loop, awaiters of one key share one task.  An awaiter that
-    is cancelled stops waiting without cancelling the computation the others
-    wait for; it is cancelled only when no awaiter is left.  A batch
-    (``run_many``) computes the keys nobody computes yet in one task and
-    waits for the others'.
-
-    Coalescing happens before any I/O: a thousand coroutines missing one key
-    make one store round trip, never a thousand (which would also exhaust
-    a bounded connection pool)."""
-
-    __slots__ = ("_by_loop",)
-
-    def __init__(self) -> None:
-        # loop -> {key: (the shared computation, True if its result is a
-        # batch's {key: result})}
-        self._by_loop: Dict[Any, Dict[str, Tuple[_Shared, bool]]] = {}
-
-    def _flights(self) -> Dict[str, Tuple[_Shared, bool]]:
-        loop = asyncio.get_running_loop()
-        flights = self._by_loop.get(loop)
-        if flights is None:
-            for other in [lp for lp in self._by_loop if lp.is_closed()]:
-                del self._by_loop[other]
-            flights = self._by_loop[loop] = {}
-        return flights
-
-    async def run(self, key: str, compute: Callable[[], Awaitable[Any]]) -> Any:
-        """The result of ``await compute()``, run once for every awaiter of
-        key on this loop meanwhile."""
-        flights = self._flights()
-        entry = flights.get(key)
-        if entry is None:
-            shared = _Shared(asyncio.get_running_loop().create_task(
-                self._lead(flights, [key], compute, False)))
-            entry = flights[key] = (shared, False)
-        elif entry[0].task is asyncio.current_task():
-            raise _reentered(key)
-        result = await self._wait([entry[0]])
-        return result[0][key] if entry[1] else result[0]
-
-    async def run_many(self, keys: List[str],
-                       compute_many: Callable[[List[str]], Awaitable[Dict[str, Any]]]
-                       ) -> Tuple[Dict[str, Any], Set[str]]:
-        """({key: result} of every key, the keys another awaiter's
-        computation answered): ``await compute_many(the keys nobody
-        computes yet)`` -> {key: result} (a key left out gets None), in one
-        task.  The first exception, of this computation or one followed, is
-        raised."""
-        flights = self._flights()
-        me = asyncio.current_task()
-        lead = [k for k in keys if k not in flights]
-        follow = {k: flights[k] for k in keys if k in flights}
-        for k, (shared, _) in follow.items():
-            if shared.task is me:
-                raise _reentered(k)
-        shareds: List[_Shared] = []
-        if lead:
-            mine = _Shared(asyncio.get_running_loop().create_task(
-                self._lead(flights, lead, compute_many, True)))
-            for k in lead:
-                flights[k] = (mine, True)
-            shareds.append(mine)
-        for shared, _ in follow.values():
-            if shared not in shareds:
-                shareds.append(shared)
-        got = await self._wait(shareds)
-        by_task = {id(s): r for s, r in zip(shareds, got)}
-        results: Dict[str, Any] = {}
-        if lead:
-            results.update({k: by_task[id(shareds[0])].get(k) for k in lead})
-        for k, (shared, batch) in follow.items():
-            r = by_task[id(shared)]
-            results[k] = r.get(k) if batch else r
-        return results, set(follow)
-
-    @staticmethod
-    async def _wait(shareds: List[_Shared]) -> List[Any]:
-        for s in shareds:
-            s.waiters += 1
-        try:
-            if len(shareds) == 1:
-                return [await asyncio.shield(shareds[0].task)]
-            return list(await asyncio.shield(asyncio.gather(*[s.task for s in shareds])))
-        except asyncio.CancelledError:
-            for s in shareds:
-                if not s.task.done() and s.waiters == 1:
-                    s.task.cancel()      # its last awaiter gave up
-            raise
-        finally:
-            for s in shareds:
-                s.waiters -= 1
-
-    @staticmethod
-    async def _lead(flights: Dict[str, Tuple[_Shared, bool]], keys: List[str],
-                    compute: Callable[..., Awaitable[Any]], batch: bool) -> Any:
-        me = asyncio.current_task()
-        try:
-            return await (compute(keys) if batch else compute())
-        finally:
-            for k in keys:
-                entry = flights.get(k)
-                if entry is not None and entry[0].task is me:
-                    del flights[k]
+def Flights() -> AsyncSingleFlight:
+    """The single flight of one cache (corecache._flight): concurrent
+    lookups of a key in this process share one leader's computation."""
+    return AsyncSingleFlight("the loader")
 
 
 class Reads:
