@@ -49,6 +49,7 @@ KNOWN: Dict[str, str] = {
     "CORECACHE_REDIS_SERVER": "tests: the command that starts a Redis-compatible server",
     "CORECACHE_REDIS_CLI": "tests: the command of its redis-cli",
     "CORECACHE_REQUIRE_CPYTHON_TESTS": "tests: CPython's own test package must be there",
+    "CORECACHE_TEST_UVLOOP": "tests: the shared distributed tests' event loop is uvloop's",
 }
 
 _warned = False
