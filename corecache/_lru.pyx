@@ -77,6 +77,14 @@ cdef inline double _resolve_ttl(object ttl, double default) except? -1.0:
     return check_ttl(ttl)
 
 
+cdef ccpy_dead_t _NOTHING_DROPPED     # all zeros: what an operation starts with
+
+
+cdef inline void _let_go_quietly(ccpy_dead_t *dead) noexcept:
+    """Let go of what the user removed (no callback): __del__ runs here."""
+    ccpy_release(dead, NULL)
+
+
 # Counters are copied to C first and converted to Python after: creating
 # Python ints allocates, and an allocation can run code (the garbage
 # collector's finalizers) that changes them, which would tear the snapshot.
@@ -195,6 +203,25 @@ cdef class LRUCache:
         ccpy_clear(&self.t)
 
     # ---- removal ---------------------------------------------------------
+    # An operation that removes entries collects their references in a
+    # ccpy_dead_t (`dead`) and lets go of them only when it is done with the
+    # table: _let_go is where user code runs after a change (the eviction
+    # callback on what the cache removed on its own, then the __del__ of
+    # every key and value let go), _let_go_quietly the same without the
+    # callback, for what the user removed.
+
+    cdef inline void _let_go(self, ccpy_dead_t *dead) noexcept:
+        ccpy_release(dead, <PyObject *>self._callback if self._callback is not None else NULL)
+
+    cdef Py_ssize_t _expire_due(self, double now) except -1:
+        """Remove every expired entry (at `now`, from _begin) and let go of
+        them (user code: callbacks, __del__); returns how many."""
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
+        try:
+            return self._purge(now, &dead)
+        finally:
+            self._let_go(&dead)
+
 
     cdef inline int _take(self, uint32_t i, ccpy_dead_t *dead) except -1:
         """Remove entry i, handing its references to `dead`."""
@@ -210,10 +237,10 @@ cdef class LRUCache:
         return ccpy_evict_to(&self.t, self._max_size, self._memory_limit, 0, keep, dead)
 
     cdef int _drop_expired(self, uint32_t i) except -1:
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         self._take(i, &dead)
         self.t.expirations += 1
-        ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+        self._let_go(&dead)
         return 0
 
     # ---- lookups ---------------------------------------------------------
@@ -277,7 +304,7 @@ cdef class LRUCache:
         cdef uint32_t j
         cdef int status
         cdef PyObject *old
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         if self._paused:
             self._rejected += 1
             return 0
@@ -313,7 +340,7 @@ cdef class LRUCache:
             try:
                 self._evict_to_limits(&dead, i)
             finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+                self._let_go(&dead)
                 Py_DECREF(<object>old)
             return 0
         try:
@@ -333,7 +360,7 @@ cdef class LRUCache:
                     self._take(j, &dead)
                     ccpy_status_error(status)
         finally:
-            ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+            self._let_go(&dead)
         return 0
 
     cdef uint64_t _size_of(self, object key, object value, bint limited) except? 0:
@@ -409,35 +436,32 @@ cdef class LRUCache:
     @cython.critical_section
     def __delitem__(self, key):
         cdef Py_ssize_t i = self._live(key, _begin(self, False))
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         if i < 0:
             raise KeyError(key)
         self._take(i, &dead)
-        ccpy_release(&dead, NULL)
+        _let_go_quietly(&dead)
 
     @cython.critical_section
     def pop(self, key, default=_MISSING):
         """Remove key and return its value; `default` (or KeyError) if absent."""
         cdef Py_ssize_t i = self._live(key, _begin(self, False))
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         if i < 0:
             if default is _MISSING:
                 raise KeyError(key)
             return default
         value = <object>self.t.entries[i].value
         self._take(i, &dead)
-        ccpy_release(&dead, NULL)
+        _let_go_quietly(&dead)
         return value
 
     @cython.critical_section
     def popitem(self):
         """Remove and return the least recently used (key, value)."""
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         cdef uint32_t i
-        try:
-            self._purge(_begin(self, False), &dead)
-        finally:
-            ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+        self._expire_due(_begin(self, False))
         if self.t.count == 0:
             raise KeyError("popitem(): LRUCache is empty")
         self._take(self.t.head, &dead)
@@ -445,7 +469,7 @@ cdef class LRUCache:
         try:
             return (<object>dead.key, <object>dead.value)
         finally:
-            ccpy_release(&dead, NULL)
+            _let_go_quietly(&dead)
 
     @cython.critical_section
     def clear(self):
@@ -488,11 +512,7 @@ cdef class LRUCache:
     @cython.critical_section
     def expire(self):
         """Remove every expired entry now; returns how many."""
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
-        try:
-            return self._purge(_begin(self, True), &dead)
-        finally:
-            ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+        return self._expire_due(_begin(self, True))
 
     # ---- limits ----------------------------------------------------------
 
@@ -509,7 +529,7 @@ cdef class LRUCache:
         ``memory_limit_mb=None`` removes the memory limit.  A bad argument,
         or a getsizeof that fails, leaves the cache as it was."""
         cdef uint64_t new_limit = self._memory_limit
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         if max_size is not _MISSING:
             max_size = check_max_size(max_size)
         if memory_limit_mb is not _MISSING:
@@ -531,13 +551,13 @@ cdef class LRUCache:
                     if status != CC_OK:
                         ccpy_status_error(status)
             finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+                self._let_go(&dead)
 
     def evict(self, n):
         """Evict up to `n` least recently used entries now (counted as
         evictions, reported to the eviction callback); returns how many."""
         cdef Py_ssize_t k, count
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         count = check_count(n, "n")
         with cython.critical_section(self):
             try:
@@ -548,7 +568,7 @@ cdef class LRUCache:
                     self.t.evictions += 1
                 return count
             finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+                self._let_go(&dead)
 
     def pause_writes(self):
         """Refuse new writes until resume_writes(): set, []=, setdefault,
@@ -624,14 +644,10 @@ cdef class LRUCache:
 
     cpdef list _snapshot(self, int kind):
         """Live keys (0), values (1) or items (2), least recent first."""
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         cdef PyObject **refs
         cdef Py_ssize_t n, k
         with cython.critical_section(self):
-            try:
-                self._purge(_begin(self, False), &dead)
-            finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+            self._expire_due(_begin(self, False))
             # references first, Python objects after (see ccpy_refs)
             refs = ccpy_refs(&self.t, 1 if kind == 0 else 2 if kind == 1 else 3, &n)
         try:
@@ -643,12 +659,8 @@ cdef class LRUCache:
                 ccpy_refs_free(refs, n)
 
     def __len__(self):
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         with cython.critical_section(self):
-            try:
-                self._purge(_begin(self, False), &dead)
-            finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+            self._expire_due(_begin(self, False))
             return self.t.count
 
     def __iter__(self):
@@ -681,13 +693,9 @@ cdef class LRUCache:
 
     def stats(self):
         """A :class:`CacheStats` snapshot, taken atomically."""
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         cdef _Counters c
         with cython.critical_section(self):
-            try:
-                self._purge(_begin(self, False), &dead)
-            finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+            self._expire_due(_begin(self, False))
             c = _counters(&self.t, self._accounting, self._rejected)
         return CacheStats(c.hits, c.misses, c.evictions, c.expirations, c.size,
                           self._max_size_given, c.memory,
@@ -765,17 +773,13 @@ cdef class LRUCache:
     def _dump(self, bint absolute):
         """[(key, value, deadline or seconds left, own ttl)], least recent
         first; inf for no expiry."""
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         cdef double now
         cdef PyObject **refs = NULL
         cdef double *times = NULL
         cdef Py_ssize_t n = 0, k
         with cython.critical_section(self):
             now = _begin(self, True)
-            try:
-                self._purge(now, &dead)
-            finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+            self._expire_due(now)
             now = _now(self, now)
             n = self._collect(&refs, &times)
         try:
@@ -1053,14 +1057,14 @@ cdef class _lru_cache_wrapper:
         return _user_time(self._clock)
 
     cdef Py_ssize_t _purge_expired(self) except -1:
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         cdef double now = self._now()
         cdef Py_ssize_t n
         with cython.critical_section(self):
             try:
                 n = ccpy_purge(&self.w.t, self._clock is not None, now, &dead)
             finally:
-                ccpy_release(&dead, NULL)
+                _let_go_quietly(&dead)
         return n
 
     def cache_info(self):
@@ -1098,7 +1102,7 @@ cdef class _lru_cache_wrapper:
     def cache_evict(self, n):
         """Evict up to `n` least recently used entries; returns how many."""
         cdef Py_ssize_t k, count = check_count(n, "n")
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         with cython.critical_section(self):
             try:
                 for k in range(count):
@@ -1108,7 +1112,7 @@ cdef class _lru_cache_wrapper:
                     self.w.t.evictions += 1
                 return count
             finally:
-                ccpy_release(&dead, NULL)
+                _let_go_quietly(&dead)
 
     def cache_pause_writes(self):
         """Compute but store nothing until cache_resume_writes() (counted in
@@ -1149,7 +1153,7 @@ cdef class _lru_cache_wrapper:
     cdef Py_ssize_t _find(self, key, Py_hash_t h, double now) except -2:
         """Index of key's live entry or -1 (an expired one is dropped)."""
         cdef ccpy_key_t k
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         cdef Py_ssize_t i
         k.raw = <PyObject *>key
         k.hash = h
@@ -1157,7 +1161,7 @@ cdef class _lru_cache_wrapper:
         if i >= 0 and ccpy_passed(self._clock is not None, self.w.t.entries[i].expires, now):
             ccpy_take(&self.w.t, i, &dead)
             self.w.t.expirations += 1
-            ccpy_release(&dead, NULL)
+            _let_go_quietly(&dead)
             return -1
         return i
 
@@ -1196,12 +1200,12 @@ cdef class _lru_cache_wrapper:
     def _discard(self, key, Py_hash_t h):
         cdef double now = self._now()
         cdef Py_ssize_t i
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         with cython.critical_section(self):
             i = self._find(key, h, now)
             if i >= 0:
                 ccpy_take(&self.w.t, i, &dead)
-        ccpy_release(&dead, NULL)
+        _let_go_quietly(&dead)
         return i >= 0
 
     # ---- behaving like a function ----------------------------------------

@@ -192,45 +192,25 @@ ccpy_key_equal(const ccpy_key_t *k, PyObject *stored)
     return 1;
 }
 
-/* Index of the key's entry, -1 when absent, -2 with an exception set.
- * reentrancy: as ccpy_find (comparisons may change the table). */
+/* match for a call key: a stored tuple of the same length, equal element
+ * by element to the virtual one */
+static int
+ccpy_match_call(PyObject *stored, const void *sought)
+{
+    const ccpy_key_t *k = (const ccpy_key_t *)sought;
+    if (!PyTuple_CheckExact(stored) || PyTuple_GET_SIZE(stored) != k->len)
+        return 0;
+    return ccpy_key_equal(k, stored);
+}
+
+/* Index of the call key's entry, -1 when absent, -2 with an exception set
+ * (the probe is ccpy_probe's, with its reentrancy). */
 static Py_ssize_t
 ccpy_key_find(cc_lru_t *t, const ccpy_key_t *k)
 {
-    int restarts = 0;
     if (k->raw)
         return ccpy_find(t, k->raw, k->hash);
-restart:
-    if (t->count == 0)
-        return -1;
-    {
-        uint64_t version = t->version;
-        size_t p = cc_lru_home(t, (int64_t)k->hash);
-        for (;; p = (p + 1) & t->mask) {
-            uint32_t i = t->slots[p];
-            PyObject *stored;
-            int eq;
-            if (i == CC_NIL)
-                return -1;
-            if (t->entries[i].hash != (int64_t)k->hash)
-                continue;
-            stored = (PyObject *)t->entries[i].key;
-            if (!PyTuple_CheckExact(stored) || PyTuple_GET_SIZE(stored) != k->len)
-                continue;
-            Py_INCREF(stored);
-            eq = ccpy_key_equal(k, stored);
-            Py_DECREF(stored);
-            if (eq < 0)
-                return -2;
-            if (t->version != version) {
-                if (ccpy_restart(&restarts) < 0)
-                    return -2;
-                goto restart;
-            }
-            if (eq)
-                return (Py_ssize_t)i;
-        }
-    }
+    return ccpy_probe(t, k->hash, ccpy_match_call, k);
 }
 
 /* ---- time and size, user code run before the table is touched ---------- */
