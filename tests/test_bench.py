@@ -612,3 +612,17 @@ def test_the_install_stamp_follows_the_sources_only(tmp_path: Any) -> None:
     seen.add(_stamp(tmp_path))
     seen.add(_stamp(tmp_path, CORECACHE_DEBUG_BUILD="1"))
     assert len(seen) == 6
+
+
+def test_the_pure_twin_is_checked_against_cachetools_on_every_lru_row() -> None:
+    """Every LRUCache row of the bench compares the pure twin with
+    cachetools' LRUCache (at most 1.5x): a row over the limit is MISSED."""
+    from corecache.bench import mapping
+    results = {op: {"corecache[py]": 100.0, "cachetools": 80.0}
+               for op, _, _, _ in mapping.OPERATIONS}
+    results["get hit"]["corecache[py]"] = 130.0
+    rows = {t.text.split(":")[0]: t for t in mapping.targets(results)}
+    for op, _, _, _ in mapping.OPERATIONS:
+        t = rows[f"pure twin {op} vs cachetools LRUCache"]
+        assert t.kind == targets.CHECK and t.limit == "<= 1.5x"
+        assert t.met is (op != "get hit"), (op, t)
