@@ -310,6 +310,32 @@ def test_overwrite_resets_ttl(impl, clock):
     assert c.ttl("a") is None
 
 
+@pytest.mark.parametrize("sized", [False, True])
+def test_a_set_over_an_expired_entry_is_an_overwrite(impl, clock, recorder, sized):
+    """Setting a key whose entry has expired but is still held overwrites
+    it: no callback, no expiration counted (what the user replaced was not
+    removed by the cache); setdefault and get_or_set see it absent, as a
+    lookup does, so there it is an expiration.  (The pure twin notified the
+    plain set too: found by the differential test.)"""
+    kw = {"getsizeof": lambda k, v: 1} if sized else {}
+    c = impl.LRUCache(4, clock=clock, eviction_callback=recorder, **kw)
+    c.set("a", 0, ttl=2.5)
+    c.set("b", 0)
+    clock.tick(2.5)
+    c.set("a", 1)
+    assert recorder.calls == [] and c.stats().expirations == 0
+    assert list(c.items()) == [("b", 0), ("a", 1)] and c.ttl("a") is None
+    c.set("a", 2, ttl=1)
+    clock.tick(1)
+    assert c.setdefault("a", 3) == 3
+    assert recorder.calls == [("a", 2)] and c.stats().expirations == 1
+    clock.tick(5)
+    c.set("a", 4, ttl=1)
+    clock.tick(1)
+    assert c.get_or_set("a", lambda: 5) == 5
+    assert recorder.calls == [("a", 2), ("a", 4)] and c.stats().expirations == 2
+
+
 def test_expire_removes_everything_expired(impl, clock, recorder):
     c = impl.LRUCache(100, clock=clock, eviction_callback=recorder)
     for k in range(10):

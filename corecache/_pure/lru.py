@@ -502,13 +502,14 @@ class LRUCache(_Table):
                 e = od.get(key)                         # the key's __eq__ may run
                 if od is not self._od:
                     continue                            # cleared meanwhile: start again
-                if e is not None and e[EXPIRES] is not None and self._passed(e[EXPIRES], now):
-                    if self._unlink(e, dropped):
+                if e is not None and if_absent:
+                    if e[EXPIRES] is None or not self._passed(e[EXPIRES], now):
+                        result = e[VALUE]
+                        break
+                    if self._unlink(e, dropped):        # expired: absent, as a lookup sees it
                         self._expirations += 1
                     e = None
-                if e is not None and if_absent:
-                    result = e[VALUE]
-                    break
+                # a plain set over an expired entry overwrites it, as over a live one
                 if sized and not self._memory_limit and \
                         size - (e[SIZE] if e is not None else 0) > MAX_MEMORY - self._memory:
                     raise memory_overflow(self._memory, size, key)
