@@ -95,7 +95,8 @@ def extensions():
     exts = [
         Extension(name, [name.replace(".", "/") + ".pyx"] + csrc,
                   include_dirs=["csrc", "corecache"], define_macros=macros,
-                  depends=headers + ["corecache/_lru_py.h", "corecache/_lru_call.h"])
+                  depends=headers + ["corecache/_lru_py.h", "corecache/_lru_call.h",
+                                     "corecache/_locking.h"])
         for name, csrc in MODULES.items()
     ]
     directives = {

@@ -24,6 +24,7 @@ buffer each time (_grow), never in place: see there.
 reentrancy: a chunk is produced by calling the source (readinto, read, or
 the iterator's next), which is user code; a _busy flag refuses a nested or
 concurrent next() meanwhile, and the state is consistent at each call.
+Threads: the flag is claimed in the chunker's critical section (_locking.h).
 """
 cimport cython
 from cpython.object cimport PyObject, PyTypeObject, inquiry
@@ -195,9 +196,12 @@ cdef class StreamChunker:
         return self
 
     def __next__(self):
-        if self._done:
-            raise StopIteration
+        # claimed with _done checked in the same critical section: a close()
+        # or a last next() on another thread finishes the chunker only while
+        # it holds the claim itself, and lets go of it after
         with cython.critical_section(self):
+            if self._done:
+                raise StopIteration
             if self._busy:
                 raise busy()
             self._busy = True
@@ -209,14 +213,19 @@ cdef class StreamChunker:
             else:
                 chunk = self._next_delimited()
         except BaseException:
-            self._busy = False
             self._finish()
+            self._let_go()
             raise
-        self._busy = False
         if chunk is None:
             self._finish()
+            self._let_go()
             raise StopIteration
+        self._let_go()
         return chunk
+
+    cdef inline void _let_go(self) noexcept:
+        with cython.critical_section(self):
+            self._busy = False
 
     cdef void _finish(self) noexcept:
         self._done = True
@@ -239,9 +248,12 @@ cdef class StreamChunker:
     def close(self):
         """Stop: release the buffers and the source (which is not closed);
         further ``next()`` raises StopIteration."""
-        if self._busy:
-            raise busy()
+        with cython.critical_section(self):
+            if self._busy:
+                raise busy()
+            self._busy = True
         self._finish()
+        self._let_go()
 
     def __enter__(self):
         return self

@@ -13,6 +13,8 @@ other than an ``Exception`` (KeyboardInterrupt, SystemExit, a
 ``GeneratorExit``) abandons its flight instead of failing it: the waiters do
 not inherit the interrupt, one of them leads again.
 
+Threads: what guards what is written down in corecache/_locking.h.
+
 reentrancy: looking a key up runs its ``__eq__`` under the registry's lock,
 an RLock, so a key that uses the cache from its ``__eq__`` re-enters rather
 than deadlocks; a computation asking for its own key (same thread) gets a
@@ -232,8 +234,12 @@ class AsyncSingleFlight:
         loop = asyncio.get_running_loop()
         flights = self._by_loop.get(loop)
         if flights is None:
-            for other in [lp for lp in self._by_loop if lp.is_closed()]:
-                del self._by_loop[other]
+            # the dict of loops is shared by every thread's loop: a snapshot
+            # of it is walked, and a loop two threads find closed is popped
+            # by whichever comes first (_locking.h)
+            for other in list(self._by_loop):
+                if other.is_closed():
+                    self._by_loop.pop(other, None)
             flights = self._by_loop[loop] = {}
         return flights
 

@@ -15,8 +15,9 @@ the key's __hash__ (before any change), its __eq__ (inside ccpy_find, which
 restarts its probe if the table changed meanwhile), the user's clock and
 getsizeof (read before the lookup), and, last, the eviction callback and the
 __del__ of released keys and values (_release, after the table is consistent
-and no entry index is held any more).  On free-threaded builds each public
-method also holds the cache's critical section.
+and no entry index is held any more).  Threads, with or without the GIL:
+every public method holds the cache's critical section, as _locking.h
+writes down for every object of corecache.
 """
 cimport cython
 from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry
@@ -424,7 +425,8 @@ cdef class LRUCache:
         value = self.peek(key, _MISSING)
         if value is _MISSING:
             value = factory()
-            self._set(key, value, seconds)
+            with cython.critical_section(self):
+                self._set(key, value, seconds)
         return value
 
     cdef object _lookup_counted(self, key):
@@ -570,12 +572,14 @@ cdef class LRUCache:
             finally:
                 self._let_go(&dead)
 
+    @cython.critical_section
     def pause_writes(self):
         """Refuse new writes until resume_writes(): set, []=, setdefault,
         update and get_or_set store nothing (each refusal is counted in
         stats().rejected); reads and removals still work."""
         self._paused = True
 
+    @cython.critical_section
     def resume_writes(self):
         """Accept writes again after pause_writes()."""
         self._paused = False
@@ -593,7 +597,8 @@ cdef class LRUCache:
                                    _MISSING)
         if "default_ttl" in changes:
             ttl = changes["default_ttl"]
-            self._default_ttl = CC_NEVER if ttl is None else ttl
+            with cython.critical_section(self):
+                self._default_ttl = CC_NEVER if ttl is None else ttl
         if "cleanup_interval" in changes:
             self._set_cleanup_interval(changes["cleanup_interval"])
         if "max_size" in changes or "memory_limit_mb" in changes:
@@ -632,13 +637,18 @@ cdef class LRUCache:
                     cc_lru_set_size(&self.t, i, size)
 
     def _set_cleanup_interval(self, interval):
+        # The new schedule is made first and swapped in under the critical
+        # section, the old one cancelled after: two threads changing the
+        # interval at once each cancel the schedule they replaced, so none
+        # is left running (see _locking.h).
         interval = check_seconds(interval, "cleanup_interval", allow_inf=False)
-        if self._schedule is not None:
-            self._schedule.cancel()
-            self._schedule = None
-        self._cleanup_interval = interval
-        if interval is not None:
-            self._schedule = cleaner.schedule(self, interval)
+        new = cleaner.schedule(self, interval) if interval is not None else None
+        with cython.critical_section(self):
+            old = self._schedule
+            self._schedule = new
+            self._cleanup_interval = interval
+        if old is not None:
+            old.cancel()
 
     # ---- whole-cache views -----------------------------------------------
 
@@ -727,7 +737,10 @@ cdef class LRUCache:
 
     @property
     def memory_bytes(self):
-        return self.t.memory if self._accounting else 0
+        cdef uint64_t memory
+        with cython.critical_section(self):
+            memory = self.t.memory if self._accounting else 0
+        return memory
 
     @property
     def getsizeof(self):
@@ -793,14 +806,17 @@ cdef class LRUCache:
 
     def _load(self, items, bint absolute):
         """Add entries produced by _dump, in order."""
-        cdef double now = _begin(self, not absolute)
+        cdef double now
+        with cython.critical_section(self):
+            now = _begin(self, not absolute)
         for key, value, when, own in items:
-            if when == CC_NEVER:
-                self._set(key, value, CC_NEVER)
-            elif absolute:
-                self._set(key, value, own, when)
-            elif when > 0:
-                self._set(key, value, own, _now(self, now) + when)
+            with cython.critical_section(self):
+                if when == CC_NEVER:
+                    self._set(key, value, CC_NEVER)
+                elif absolute:
+                    self._set(key, value, own, when)
+                elif when > 0:
+                    self._set(key, value, own, _now(self, now) + when)
 
     def __copy__(self):
         return copy_cache(self)
@@ -1051,16 +1067,18 @@ cdef class _lru_cache_wrapper:
     # ---- functools' API --------------------------------------------------
 
     cdef double _now(self) except? -1.0:
-        """The user clock's time when needed, read before the table is touched."""
+        """The user clock's time when needed, read (in the critical section)
+        before the table is touched."""
         if self._clock is None or not self.w.t.expiry.len:
             return NAN
         return _user_time(self._clock)
 
     cdef Py_ssize_t _purge_expired(self) except -1:
         cdef ccpy_dead_t dead = _NOTHING_DROPPED
-        cdef double now = self._now()
+        cdef double now
         cdef Py_ssize_t n
         with cython.critical_section(self):
+            now = self._now()
             try:
                 n = ccpy_purge(&self.w.t, self._clock is not None, now, &dead)
             finally:
@@ -1117,11 +1135,13 @@ cdef class _lru_cache_wrapper:
     def cache_pause_writes(self):
         """Compute but store nothing until cache_resume_writes() (counted in
         cache_stats().rejected); hits are still served."""
-        self.w.paused = 1
+        with cython.critical_section(self):
+            self.w.paused = 1
 
     def cache_resume_writes(self):
         """Store results again after cache_pause_writes()."""
-        self.w.paused = 0
+        with cython.critical_section(self):
+            self.w.paused = 0
 
     @property
     def cache_writes_paused(self):
@@ -1168,9 +1188,10 @@ cdef class _lru_cache_wrapper:
     def _lookup(self, tuple args, dict kwargs):
         """A counted lookup: (True, value) on a hit, else (False, (key, hash))."""
         key, h = self._make_key(args, kwargs)
-        cdef double now = self._now()
+        cdef double now
         cdef Py_ssize_t i
         with cython.critical_section(self):
+            now = self._now()
             i = self._find(key, h, now)
             if i >= 0:
                 cc_lru_move_to_end(&self.w.t, i)
@@ -1184,9 +1205,10 @@ cdef class _lru_cache_wrapper:
 
     def _peek(self, key, Py_hash_t h, default=None):
         """The value stored under (key, hash), uncounted, or default."""
-        cdef double now = self._now()
+        cdef double now
         cdef Py_ssize_t i
         with cython.critical_section(self):
+            now = self._now()
             i = self._find(key, h, now)
             return default if i < 0 else <object>self.w.t.entries[i].value
 
@@ -1198,10 +1220,11 @@ cdef class _lru_cache_wrapper:
         ccpy_lru_store(<PyObject *>self, &self.w, &k, <PyObject *>value, -1)
 
     def _discard(self, key, Py_hash_t h):
-        cdef double now = self._now()
+        cdef double now
         cdef Py_ssize_t i
         cdef ccpy_dead_t dead = _NOTHING_DROPPED
         with cython.critical_section(self):
+            now = self._now()
             i = self._find(key, h, now)
             if i >= 0:
                 ccpy_take(&self.w.t, i, &dead)

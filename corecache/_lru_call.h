@@ -26,6 +26,7 @@
  * lookup restarts when the table changed under a comparison (ccpy_find,
  * ccpy_key_find); after the function returns the store path looks the key
  * up again; references are released only when the table is consistent.
+ * Threads: see _locking.h (the wrapper's critical section).
  */
 #ifndef CORECACHE_LRU_CALL_H
 #define CORECACHE_LRU_CALL_H
@@ -33,11 +34,7 @@
 #include <Python.h>
 #include "cc_lru.h"
 #include "_lru_py.h"
-
-#ifndef Py_BEGIN_CRITICAL_SECTION   /* before 3.13: the GIL is the lock */
-#define Py_BEGIN_CRITICAL_SECTION(op) {
-#define Py_END_CRITICAL_SECTION() }
-#endif
+#include "_locking.h"           /* the critical sections, and what each guards */
 
 typedef struct {
     vectorcallfunc vectorcall;  /* first: tp_vectorcall_offset points here */
@@ -215,6 +212,26 @@ ccpy_key_find(cc_lru_t *t, const ccpy_key_t *k)
 
 /* ---- time and size, user code run before the table is touched ---------- */
 
+/* Whether any entry has a deadline, i.e. whether a user clock must be read
+ * (Python code, so before the critical section that uses the reading).  A
+ * free-threaded build reads the count in the critical section; the GIL
+ * makes a plain read safe.  An entry given a deadline after this read was
+ * given it after the clock reading, so the lookup may treat it as live. */
+static inline int
+ccpy_has_deadlines(PyObject *self, const cc_lru_t *t)
+{
+#ifdef Py_GIL_DISABLED
+    int any;
+    Py_BEGIN_CRITICAL_SECTION(self);
+    any = t->expiry.len != 0;
+    Py_END_CRITICAL_SECTION();
+    return any;
+#else
+    (void)self;
+    return t->expiry.len != 0;
+#endif
+}
+
 static int
 ccpy_wrap_now(const ccpy_lruwrap_t *w, double *now)
 {
@@ -254,16 +271,19 @@ ccpy_lru_store(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k, PyObject 
     PyObject *key, *old = NULL;
     uint64_t size = 0;
     double now = Py_NAN, expires = CC_NEVER;
-    int user_clock = w->clock != NULL, rc = 0, status;
+    int user_clock = w->clock != NULL, rc = 0, status, paused;
     Py_ssize_t i;
     uint32_t j;
 
     if (w->maxsize == 0)
         return 0;
-    if (w->paused) {
+    Py_BEGIN_CRITICAL_SECTION(self);
+    paused = w->paused;
+    if (paused)
         w->rejected++;
+    Py_END_CRITICAL_SECTION();
+    if (paused)
         return 0;
-    }
     key = ccpy_key_object(k);
     if (key == NULL)
         return -1;
@@ -272,12 +292,16 @@ ccpy_lru_store(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k, PyObject 
         if (ccpy_wrap_size(w, key, result, &size) < 0)
             goto fail;
         if (w->memory_limit && size > w->memory_limit) {
-            w->rejected++;  /* larger than the whole limit: returned, not kept */
+            /* larger than the whole limit: returned, not kept */
+            Py_BEGIN_CRITICAL_SECTION(self);
+            w->rejected++;
+            Py_END_CRITICAL_SECTION();
             Py_DECREF(key);
             return 0;
         }
     }
-    if (user_clock && (w->ttl != CC_NEVER || t->expiry.len) && ccpy_wrap_now(w, &now) < 0)
+    if (user_clock && (w->ttl != CC_NEVER || ccpy_has_deadlines(self, t)) &&
+            ccpy_wrap_now(w, &now) < 0)
         goto fail;
     if (w->ttl != CC_NEVER)
         expires = (user_clock ? now : cc_clock_precise()) + w->ttl;
@@ -409,7 +433,7 @@ ccpy_lru_lookup_full(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k,
     int user_clock = w->clock != NULL, rc = 0;
     Py_ssize_t i;
 
-    if (user_clock && t->expiry.len && ccpy_wrap_now(w, &now) < 0) {
+    if (user_clock && ccpy_has_deadlines(self, t) && ccpy_wrap_now(w, &now) < 0) {
         *absent_at = -2;
         return NULL;
     }
@@ -452,7 +476,7 @@ ccpy_lru_lookup(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k, int64_t 
     PyObject *value = NULL;
     Py_ssize_t i;
 
-    if (w->clock != NULL && t->expiry.len)
+    if (w->clock != NULL && ccpy_has_deadlines(self, t))
         return ccpy_lru_lookup_full(self, w, k, absent_at);
     Py_BEGIN_CRITICAL_SECTION(self);
     i = ccpy_key_find(t, k);

@@ -6,7 +6,8 @@ then calls that cache's ``expire()``, which pops expired entries off the
 cache's own expiry heap: the work is proportional to what expired, never a
 scan of the cache.  It holds caches only by weak reference, so a cache with a
 TTL is still collected when the program drops it; with no cache scheduled the
-thread blocks without a timeout and costs nothing.
+thread blocks without a timeout and costs nothing.  What its lock guards:
+corecache/_locking.h.
 """
 from __future__ import annotations
 
@@ -99,10 +100,13 @@ class _Cleaner:
 
     def _apply_drops(self) -> None:
         """(lock held)"""
-        if not self._dropped:
+        # popped one by one, never swapped for a new list: a _drop that read
+        # self._dropped just before a swap would append to the old one, lost
+        gone = set()
+        while self._dropped:
+            gone.add(id(self._dropped.pop()))
+        if not gone:
             return
-        dropped, self._dropped = self._dropped, []
-        gone = {id(entry) for entry in dropped}
         heap = [item for item in self._heap if id(item[2]) not in gone]
         if len(heap) != len(self._heap):
             heapq.heapify(heap)

@@ -279,9 +279,14 @@ def make_api(build: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..
             holder = d.get(slot)
             if holder is None or holder.owner != id(instance):
                 # none yet, or one copied from another instance with its
-                # __dict__ (copy.copy): this instance gets its own
-                holder = _CacheSlot(id(instance), self._new_cache())
-                d[slot] = holder
+                # __dict__ (copy.copy): this instance gets its own, made
+                # under the lock so that threads calling first at once
+                # share one cache
+                with self._lock:
+                    holder = d.get(slot)
+                    if holder is None or holder.owner != id(instance):
+                        holder = _CacheSlot(id(instance), self._new_cache())
+                        d[slot] = holder
             return holder.cache
 
         def _slots_cache(self, instance: Any) -> Any:

@@ -28,8 +28,8 @@ is idle, so a newcomer cannot overtake the queue.
 
 User code (factory, reset, validate, the clock, and the __del__ of dropped
 objects) runs with no lock held and only between consistent states; see
-the "reentrancy:" notes.  On free-threaded builds the state is guarded by
-the pool's critical section.
+the "reentrancy:" notes.  Threads: the state is guarded by the pool's
+critical section (_locking.h says what guards what, for every object).
 """
 cimport cython
 from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry
@@ -568,14 +568,18 @@ cdef class ObjectPool:
 
     def stats(self):
         """A :class:`~corecache.PoolStats` snapshot, taken atomically."""
+        cdef uint64_t c[7]
+        # copied in C first: making Python ints allocates, which can run the
+        # garbage collector's finalizers, which could use the pool
         with cython.critical_section(self):
-            counts = (self._created, self._reused, self.r.count - self.r.len, self.r.len,
-                      self._discarded, self._waits, self._timeouts)
-        return PoolStats(*counts, self._max_size_given)
+            c[:] = [self._created, self._reused, self.r.count - self.r.len, self.r.len,
+                    self._discarded, self._waits, self._timeouts]
+        return PoolStats(c[0], c[1], c[2], c[3], c[4], c[5], c[6], self._max_size_given)
 
     @property
     def closed(self):
-        return self._closed
+        with cython.critical_section(self):
+            return self._closed
 
     @property
     def max_size(self):
@@ -625,7 +629,8 @@ cdef class ObjectPool:
 
     def _waiting(self):
         """How many acquires are waiting now (tests)."""
-        return self._nwaiters
+        with cython.critical_section(self):
+            return self._nwaiters
 
     def _idle_objects(self):
         """The idle objects, oldest first (tests)."""

@@ -18,6 +18,7 @@ REQUIRED = [
     "csrc/*.c", "csrc/*.h", "csrc/cc_scan.c", "csrc/cc_lru.c", "csrc/cc_common.h",
     "corecache/_lru.pyx", "corecache/_pool.pyx", "corecache/_chunk.pyx",
     "corecache/_lru.pxd", "corecache/_cc.pxd", "corecache/_lru_py.h", "corecache/_lru_call.h",
+    "corecache/_locking.h",
     "corecache/_lru.pyi", "corecache/_pool.pyi", "corecache/_chunk.pyi", "corecache/py.typed",
     "corecache/__init__.py", "corecache/_pure/lru.py", "corecache/bench/__main__.py",
     "corecache/distributed/_unasync.py", "corecache/distributed/aio/_base.py",

@@ -16,6 +16,7 @@ chunk_size comes whole, in a buffer grown for it.
 """
 from __future__ import annotations
 
+import threading
 from mmap import mmap
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -109,7 +110,9 @@ class StreamChunker:
         self._max = max_record
         self._offset = 0
         self._done = False
-        self._busy = False
+        # held by the one next() or close() under way; claimed without
+        # blocking (a second one is an error, not a wait: _locking.h)
+        self._claim = threading.Lock()
         # a bytes-like source: a searchable object and the next chunk's start
         self._find: Any = None
         self._pos = 0
@@ -133,28 +136,30 @@ class StreamChunker:
         return self
 
     def __next__(self) -> memoryview:
-        if self._done:
-            raise StopIteration
-        if self._busy:
+        if not self._claim.acquire(False):
+            if self._done:
+                raise StopIteration
             raise busy()
-        self._busy = True
         try:
-            if self._kind == BUFFER:
-                chunk = self._next_in_view()
-            elif self._delim is None:
-                chunk = self._next_fixed()
-            else:
-                chunk = self._next_delimited()
-        except BaseException:
-            self._finish()
-            raise
+            if self._done:
+                raise StopIteration
+            try:
+                if self._kind == BUFFER:
+                    chunk = self._next_in_view()
+                elif self._delim is None:
+                    chunk = self._next_fixed()
+                else:
+                    chunk = self._next_delimited()
+            except BaseException:
+                self._finish()
+                raise
+            if chunk is None:
+                self._finish()
+                raise StopIteration
+            self._offset += len(chunk)
+            return chunk
         finally:
-            self._busy = False
-        if chunk is None:
-            self._finish()
-            raise StopIteration
-        self._offset += len(chunk)
-        return chunk
+            self._claim.release()
 
     def _finish(self) -> None:
         self._done = True
@@ -169,9 +174,12 @@ class StreamChunker:
     def close(self) -> None:
         """Stop: release the buffers and the source (which is not closed);
         further ``next()`` raises StopIteration."""
-        if self._busy:
+        if not self._claim.acquire(False):
             raise busy()
-        self._finish()
+        try:
+            self._finish()
+        finally:
+            self._claim.release()
 
     def __enter__(self) -> "StreamChunker":
         return self

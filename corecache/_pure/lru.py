@@ -26,7 +26,8 @@ setdefault and looks at what it got; and nothing a table drops is released
 while an operation is under way: operations collect what they drop in a
 list, and the callbacks run and the references go only once the lock is
 released (_release).  One RLock per table (as functools' pure lru_cache
-has), so code that re-enters from the same thread goes through.  Builtins
+has), so code that re-enters from the same thread goes through; what it
+guards is written down in corecache/_locking.h.  Builtins
 are bound at import, never looked up in an operation: a program may
 replace ``builtins.len`` with an lru_cache of it.
 """
@@ -481,7 +482,8 @@ class LRUCache(_Table):
         expiry time itself (copies).  With `if_absent`, a live entry is left
         alone and its value returned; otherwise returns _MISSING."""
         if self._paused:
-            self._rejected += 1
+            with self._lock:
+                self._rejected += 1
             return _MISSING
         timed = ttl != INF
         dropped: list = []     # evicted and expired: notified
@@ -779,13 +781,15 @@ class LRUCache(_Table):
 
     def pause_writes(self) -> None:
         """Refuse new writes until resume_writes() (see the compiled twin)."""
-        self._paused = True
-        self._update_plain()
+        with self._lock:
+            self._paused = True
+            self._update_plain()
 
     def resume_writes(self) -> None:
         """Accept writes again after pause_writes()."""
-        self._paused = False
-        self._update_plain()
+        with self._lock:
+            self._paused = False
+            self._update_plain()
 
     def _update_plain(self) -> None:
         """Whether __setitem__ may take its plain path."""
@@ -803,8 +807,9 @@ class LRUCache(_Table):
                                    _MISSING)
         if "default_ttl" in changes:
             ttl = changes["default_ttl"]
-            self._default_ttl = INF if ttl is None else ttl
-            self._update_plain()
+            with self._lock:
+                self._default_ttl = INF if ttl is None else ttl
+                self._update_plain()
         if "cleanup_interval" in changes:
             self._set_cleanup_interval(changes["cleanup_interval"])
         if "max_size" in changes or "memory_limit_mb" in changes:
@@ -848,13 +853,16 @@ class LRUCache(_Table):
                 e[SIZE] = 0
 
     def _set_cleanup_interval(self, interval: Any) -> None:
+        # made first, swapped in under the lock, the old one cancelled after
+        # (see the compiled twin)
         interval = check_seconds(interval, "cleanup_interval", allow_inf=False)
-        if self._schedule is not None:
-            self._schedule.cancel()
-            self._schedule = None
-        self._cleanup_interval = interval
-        if interval is not None:
-            self._schedule = cleaner.schedule(self, interval)
+        new = cleaner.schedule(self, interval) if interval is not None else None
+        with self._lock:
+            old = self._schedule
+            self._schedule = new
+            self._cleanup_interval = interval
+        if old is not None:
+            old.cancel()
 
     # ---- whole-cache views -----------------------------------------------
 
@@ -1149,11 +1157,13 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
         if maxsize == 0:
             return
         if paused:
-            rejected += 1
+            with lock:
+                rejected += 1
             return
         size = _default_sizer(key, result) if limit else 0      # user code: no lock
         if limit and size > limit:
-            rejected += 1           # larger than the whole limit: returned, not kept
+            with lock:
+                rejected += 1       # larger than the whole limit: returned, not kept
             return
         now = timer() if timed else None
         expires = None if seconds is None else now + seconds    # type: ignore[operator]
@@ -1302,12 +1312,14 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
 
     def cache_pause_writes() -> None:
         nonlocal paused
-        paused = True
+        with lock:
+            paused = True
         call.cache_writes_paused = True                 # type: ignore[attr-defined]
 
     def cache_resume_writes() -> None:
         nonlocal paused
-        paused = False
+        with lock:
+            paused = False
         call.cache_writes_paused = False                # type: ignore[attr-defined]
 
     def _check() -> bool:
