@@ -133,7 +133,17 @@ class _Table:
         return got is e
 
     def _evict_first(self, dropped: list) -> None:
-        self._forget(self._od.popitem(last=False)[1], dropped)
+        e = self._od.popitem(last=False)[1]
+        # _forget written out: no Python call may come between the pop and
+        # its accounting, since at the recursion limit (a callback setting
+        # without end) the call fails and the entry would be lost uncounted
+        if e[SEQ] >= 0:
+            e[SEQ] = -1
+            self._memory -= e[SIZE]
+            if e[EXPIRES] is not None:
+                self._timed -= 1
+        dropped.append((e[KEY], e[VALUE]))
+        e[KEY] = e[VALUE] = None
         self._evictions += 1
 
     def _evict_to(self, max_count: int, limit: int, extra: int, keep: Optional[list],
