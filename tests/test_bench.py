@@ -478,7 +478,7 @@ def test_exit_status_follows_the_checks(tmp_path: Any, capsys: Any) -> None:
 
 
 @pytest.mark.parametrize("name, results, expect", [
-    ("lru_cache", {"hit, 1 int arg": {"corecache[c]": 20.0, "functools": 33.0, "fastcache": 10.0}},
+    ("lru_cache", {"hit, 1 int arg": {"corecache[c]": 18.0, "functools": 33.0, "fastcache": 10.0}},
      {"hit, 1 int arg vs functools": ("check", True), "corecache vs fastcache": ("info", False)}),
     ("metrics", {"corecache[c]": {"unregistered": 30.0, "registered": 33.0}},
      {"corecache[c] c[k] hit registered vs unregistered": ("check", False)}),
