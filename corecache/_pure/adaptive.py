@@ -40,13 +40,13 @@ Adaptation.  Two small ghost records remember the last ``capacity / 16``
 rejected candidates and the last ``capacity / 16`` evicted main victims.  A
 miss on a recently rejected candidate is a vote for a larger window (a
 window that much larger would have hit); a miss on a recent victim is a
-vote for a larger main space.  Every 64 votes the window moves: up if the
+vote for a larger main space.  Every 32 votes the window moves: up if the
 votes say so (by more than 8) and, once the window is the larger part, if
 its hits per entry are also higher than main's (ghost votes overrate the
 window near the top, where a tiny main space cannot show what it would
 admit); down if the votes or the densities say so.  The step doubles while
 the direction holds and halves when it turns (Rprop), between capacity/256
-and capacity/8.
+and capacity/2.
 
 Shifts.  When popularity moves to keys the sketch has not seen, the filter
 keeps the old keys for as long as their counts take to fade.  A round with
@@ -72,8 +72,9 @@ SEGMENTS = {WINDOW: "window", PROBATION: "probation", PROTECTED: "protected"}
 
 PENDING_MAX = 15          # hits counted per entry between examinations
 SAMPLE_FACTOR = 10        # the sketch is halved every SAMPLE_FACTOR x capacity requests
-VOTES = 64                # ghost votes per climbing decision
-VOTE_MARGIN = 8           # ... one side must lead by more than this (sqrt(VOTES))
+STEP_MAX_DIV = 2          # the climber's largest step is capacity / this
+VOTES = 32                # ghost votes per climbing decision
+VOTE_MARGIN = 6           # ... one side must lead by more than this (about sqrt(VOTES))
 EMA_ONE = 1024            # the running share of window votes, in 1/1024
 EMA_KEEP = 7              # ... kept (in eighths) per decision
 SHIFT_SHARE = (2, 3)      # a round with this share of window votes ...
@@ -175,7 +176,7 @@ class AdaptivePolicy:
         cap = self.capacity
         self._window_limit = max(1, cap - cap // 100)
         self._step_min = max(1, cap // 256)
-        self._step_max = max(1, cap // 8)
+        self._step_max = max(1, cap // STEP_MAX_DIV)
         self._delta = max(1, cap // 16)
         self._sample = SAMPLE_FACTOR * cap
 
