@@ -41,7 +41,7 @@ rejected candidates and the last ``capacity / 16`` evicted main victims.  A
 miss on a recently rejected candidate is a vote for a larger window (a
 window that much larger would have hit); a miss on a recent victim is a
 vote for a larger main space.  Every 32 votes the window moves: up if the
-votes say so (by more than 8) and, once the window is the larger part, if
+votes say so (by more than 6) and, once the window is the larger part, if
 its hits per entry are also higher than main's (ghost votes overrate the
 window near the top, where a tiny main space cannot show what it would
 admit); down if the votes or the densities say so.  The step doubles while
