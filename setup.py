@@ -17,6 +17,29 @@ def flag(name):
     return os.environ.get(name, "").strip() not in ("", "0", "false", "no")
 
 
+def warn_unknown_variables():
+    """A misspelled CORECACHE_* build switch would be ignored: say so (the
+    known names live in corecache/_env.py, which imports nothing of ours)."""
+    import runpy
+    here = os.path.dirname(os.path.abspath(__file__))
+    runpy.run_path(os.path.join(here, "corecache", "_env.py"))["warn_unknown"](stacklevel=1)
+
+
+warn_unknown_variables()
+
+
+def generate_sync_distributed():
+    """The synchronous distributed layer is generated from its asyncio
+    source (corecache/distributed/aio/), on every build: the generated
+    modules are not in git (corecache/distributed/_unasync.py says why)."""
+    import runpy
+    here = os.path.dirname(os.path.abspath(__file__))
+    runpy.run_path(os.path.join(here, "corecache", "distributed", "_unasync.py"))["write"]()
+
+
+generate_sync_distributed()
+
+
 NO_EXTENSIONS = flag("CORECACHE_NO_EXTENSIONS") or platform.python_implementation() != "CPython"
 DEBUG = flag("CORECACHE_DEBUG_BUILD")
 SANITIZE = flag("CORECACHE_SANITIZE")
@@ -82,6 +105,9 @@ def extensions():
         "wraparound": False,
         "cdivision": True,
         "initializedcheck": False,
+        # no generated pickling: it would turn a C pointer field into bytes
+        # (reading up to a NUL); the types that pickle say how themselves
+        "auto_pickle": False,
     }
     if DEBUG:
         directives.update(linetrace=True, boundscheck=True, wraparound=True)

@@ -18,16 +18,18 @@ two buffers: memory stays at a few chunks however long the stream.
 Delimited chunks: the window of chunk_size bytes after the carried
 remainder is searched backwards for the last delimiter (cc_scan_last); a
 record longer than chunk_size is read on, in a buffer grown for it, until
-its delimiter (cc_scan_first) or max_record_size.
+its delimiter (cc_scan_first) or max_record_size.  It grows into a new
+buffer each time (_grow), never in place: see there.
 
 reentrancy: a chunk is produced by calling the source (readinto, read, or
 the iterator's next), which is user code; a _busy flag refuses a nested or
 concurrent next() meanwhile, and the state is consistent at each call.
 """
 cimport cython
+from cpython.object cimport PyObject, PyTypeObject, inquiry
 from cpython.buffer cimport (PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_FillInfo,
                              PyBuffer_Release, PyObject_GetBuffer)
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memmove
 
 from corecache._cc cimport cc_delim_t, cc_delim_init, cc_scan_first, cc_scan_last
@@ -417,14 +419,27 @@ cdef class StreamChunker:
             cap = b.cap * 2
             if self._max and cap > self._max + 1:
                 cap = self._max + 1
-            # nothing views b: it was never yielded since it was taken
-            data = <unsigned char *>realloc(b.data, cap)
-            if data == NULL:
-                raise MemoryError(f"StreamChunker: cannot grow a buffer to {cap} bytes "
-                                  f"for a record at byte offset {self._offset}")
-            b.data = data
-            b.cap = cap
+            b = self._grow(b, filled, cap)
             filled = self._fill(b, filled, cap)
+
+    cdef _Buffer _grow(self, _Buffer b, Py_ssize_t filled, Py_ssize_t cap):
+        """A buffer of `cap` bytes holding b[:filled], in b's place.  Always a
+        new one: the source's readinto may have kept a view of b (a slice
+        of the memoryview it was given), and memory something may still
+        view is never resized or freed; b lives on as long as such a view."""
+        cdef _Buffer g
+        try:
+            g = _new_buffer(cap)
+        except MemoryError:
+            raise MemoryError(f"StreamChunker: cannot grow a buffer to {cap} bytes "
+                              f"for a record at byte offset {self._offset}") from None
+        memcpy(g.data, b.data, filled)
+        for k in range(len(self._bufs)):
+            if self._bufs[k] is b:
+                self._bufs[k] = g
+                break
+        self._cur = g
+        return g
 
     cdef object _cut(self, _Buffer b, Py_ssize_t end, Py_ssize_t filled):
         """Hand out b[:end]; b[end:filled] is carried to the next chunk."""
@@ -456,3 +471,33 @@ cdef class StreamChunker:
 
     def __reduce__(self):
         raise TypeError("StreamChunker objects cannot be pickled")
+
+
+# ---- garbage collection ----------------------------------------------------
+# Cython's generated tp_traverse visits the exporters of the two Py_buffer
+# fields, but its tp_clear drops them with Py_CLEAR, without releasing the
+# export: the exporter (a memoryview) then counts an export nobody will
+# release, and complains (BufferError through sys.unraisablehook) when it is
+# freed.  This clear releases the exports first.
+
+cdef extern from "Python.h":
+    ctypedef int (*gc_clear "inquiry")(PyObject *) noexcept
+    void PyType_Modified(PyTypeObject *)
+
+cdef gc_clear _base_clear = <gc_clear>(<PyTypeObject *>StreamChunker).tp_clear
+
+
+cdef int _chunker_clear(PyObject *o) noexcept:
+    cdef StreamChunker c = <StreamChunker>o
+    if c._has_sbuf:
+        c._has_sbuf = False
+        PyBuffer_Release(&c._sbuf)
+    if c._has_pbuf:
+        c._has_pbuf = False
+        PyBuffer_Release(&c._pbuf)
+    c._done = True
+    return _base_clear(o)
+
+
+(<PyTypeObject *>StreamChunker).tp_clear = <inquiry>_chunker_clear
+PyType_Modified(<PyTypeObject *>StreamChunker)

@@ -7,10 +7,12 @@ import errno
 import io
 import operator
 import sys
-from typing import Any, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple
 
 from ._pool_common import describe
-from .config import check_max_size
+from ._checks import check_max_size
 
 BUFFER, FILE, READER, ITERABLE = 0, 1, 2, 3
 

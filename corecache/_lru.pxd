@@ -54,6 +54,10 @@ cdef extern from "_lru_call.h":
         Py_hash_t hash
 
     PyObject *ccpy_lru_call(PyObject *, PyObject **, size_t, PyObject *) noexcept
+    PyObject *ccpy_lru_call_untyped(PyObject *, PyObject **, size_t, PyObject *) noexcept
+    PyObject *ccpy_lru_call_uninit(PyObject *, PyObject **, size_t, PyObject *) noexcept
+    PyObject *ccpy_lru_call_uncached(PyObject *, PyObject **, size_t, PyObject *) noexcept
+    PyObject *ccpy_lru_call_single_flight(PyObject *, PyObject **, size_t, PyObject *) noexcept
     void ccpy_set_wrapper_offset(Py_ssize_t offset)
     int ccpy_key_init(ccpy_key_t *k, const ccpy_lruwrap_t *w, PyObject **args,
                       Py_ssize_t nargs, PyObject *kwnames, int skip) except -1

@@ -22,22 +22,23 @@ cimport cython
 from cpython.object cimport PyObject, PyTypeObject, traverseproc, inquiry
 from cpython.ref cimport Py_INCREF, Py_DECREF, Py_XDECREF
 from libc.math cimport isnan, NAN
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t, UINT64_MAX
 
 from corecache._cc cimport *
 
 import sys
 from collections.abc import Mapping, MutableMapping
-from threading import get_ident
 from types import GenericAlias
 
-from corecache._common import (Flight, cache_repr, check_items, copy_cache,
-                               deepcopy_cache, reduce_cache, reentered)
-from corecache._cleaner import cleaner
-from corecache._views import CacheItemsView, CacheKeysView, CacheValuesView
-from corecache.config import (read_clock as _user_time, check_callable, check_count, check_entry_size, check_max_size,
-                              check_memory_limit_mb, check_seconds, check_ttl,
-                              entry_too_large, validate_changes, CacheConfig)
+from corecache._lru_common import (cache_repr, check_items, copy_cache, deepcopy_cache,
+                               reduce_cache)
+from corecache._flight import SingleFlight
+from corecache._lru_cleaner import cleaner
+from corecache._lru_views import CacheItemsView, CacheKeysView, CacheValuesView
+from corecache._checks import (read_clock as _user_time, check_callable, check_count,
+                               check_entry_size, check_max_size, check_memory_limit_mb,
+                               check_seconds, check_ttl, entry_too_large, memory_overflow,
+                               validate_changes)
 from corecache.stats import CacheStats
 
 try:
@@ -48,7 +49,7 @@ except ImportError:  # functools always had it, but it is private
 
 cdef extern from "Python.h":
     void PyType_Modified(PyTypeObject *)
-    Py_ssize_t PyNumber_AsSsize_t(object, object) except? -1
+    Py_ssize_t PyNumber_AsSsize_t(object, PyObject *) except? -1
     object PyMethod_New(object, object)
     void *PyMem_Malloc(size_t)
     void PyMem_Free(void *)
@@ -74,6 +75,14 @@ cdef inline double _resolve_ttl(object ttl, double default) except? -1.0:
         if ttl > 0:
             return ttl
     return check_ttl(ttl)
+
+
+cdef ccpy_dead_t _NOTHING_DROPPED     # all zeros: what an operation starts with
+
+
+cdef inline void _let_go_quietly(ccpy_dead_t *dead) noexcept:
+    """Let go of what the user removed (no callback): __del__ runs here."""
+    ccpy_release(dead, NULL)
 
 
 # Counters are copied to C first and converted to Python after: creating
@@ -123,6 +132,7 @@ cdef class LRUCache:
     cdef double _default_ttl        # CC_NEVER when entries do not expire
     cdef bint _accounting           # sizes are tracked (limit or getsizeof)
     cdef bint _paused               # writes are refused (pause_writes)
+    cdef bint _initialized          # __init__ has run
     cdef uint64_t _rejected         # writes refused while paused
     cdef object _max_size_given
     cdef object _memory_limit_mb
@@ -132,12 +142,17 @@ cdef class LRUCache:
     cdef object _clock
     cdef object _cleanup_interval
     cdef object _schedule
-    cdef dict _flights
+    cdef object _flight             # SingleFlight of get_or_set
     cdef object __weakref__
 
     def __cinit__(self):
+        # the state of LRUCache() with no arguments, so that a subclass whose
+        # __init__ does not call ours still gets a working cache
         cc_lru_init(&self.t)
-        self._flights = {}
+        self._flight = SingleFlight("get_or_set: the factory")
+        self._max_size_given = 1000
+        self._max_size = 1000
+        self._default_ttl = CC_NEVER
 
     def __init__(self, max_size=1000, default_ttl=None, *, memory_limit_mb=None,
                  getsizeof=None, cleanup_interval=None, eviction_callback=None,
@@ -149,8 +164,9 @@ cdef class LRUCache:
         cleanup_interval = check_seconds(cleanup_interval, "cleanup_interval", allow_inf=False)
         check_callable(eviction_callback, "eviction_callback")
         check_callable(clock, "clock")
-        if self.t.count:
-            raise RuntimeError("LRUCache.__init__ called twice")
+        if self._initialized:
+            raise RuntimeError(f"{type(self).__name__}.__init__ called twice")
+        self._initialized = True
         self._max_size_given = max_size
         self._max_size = min(max_size, CC_MAX_ENTRIES)
         self._default_ttl = CC_NEVER if default_ttl is None else default_ttl
@@ -173,6 +189,7 @@ cdef class LRUCache:
     @classmethod
     def from_config(cls, config, *, clock=None):
         """Build a cache from a :class:`CacheConfig`."""
+        from corecache.config import CacheConfig
         if not isinstance(config, CacheConfig):
             raise TypeError(f"config must be a CacheConfig, got {config!r}")
         return cls(config.max_size, config.default_ttl,
@@ -186,6 +203,25 @@ cdef class LRUCache:
         ccpy_clear(&self.t)
 
     # ---- removal ---------------------------------------------------------
+    # An operation that removes entries collects their references in a
+    # ccpy_dead_t (`dead`) and lets go of them only when it is done with the
+    # table: _let_go is where user code runs after a change (the eviction
+    # callback on what the cache removed on its own, then the __del__ of
+    # every key and value let go), _let_go_quietly the same without the
+    # callback, for what the user removed.
+
+    cdef inline void _let_go(self, ccpy_dead_t *dead) noexcept:
+        ccpy_release(dead, <PyObject *>self._callback if self._callback is not None else NULL)
+
+    cdef Py_ssize_t _expire_due(self, double now) except -1:
+        """Remove every expired entry (at `now`, from _begin) and let go of
+        them (user code: callbacks, __del__); returns how many."""
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
+        try:
+            return self._purge(now, &dead)
+        finally:
+            self._let_go(&dead)
+
 
     cdef inline int _take(self, uint32_t i, ccpy_dead_t *dead) except -1:
         """Remove entry i, handing its references to `dead`."""
@@ -201,10 +237,10 @@ cdef class LRUCache:
         return ccpy_evict_to(&self.t, self._max_size, self._memory_limit, 0, keep, dead)
 
     cdef int _drop_expired(self, uint32_t i) except -1:
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         self._take(i, &dead)
         self.t.expirations += 1
-        ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+        self._let_go(&dead)
         return 0
 
     # ---- lookups ---------------------------------------------------------
@@ -268,7 +304,7 @@ cdef class LRUCache:
         cdef uint32_t j
         cdef int status
         cdef PyObject *old
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         if self._paused:
             self._rejected += 1
             return 0
@@ -288,6 +324,9 @@ cdef class LRUCache:
         if i >= 0 and existing != NULL and not _passed(self, self.t.entries[i].expires, now):
             existing[0] = <PyObject *>self.t.entries[i].value
             return 0
+        if sized and not self._memory_limit:
+            # (with a limit, the total stays below it, and it below 2**63)
+            _check_total(&self.t, size, cc_lru_size_of(&self.t, i) if i >= 0 else 0, key)
         if i >= 0:
             status = cc_lru_set_expiry(&self.t, i, expires, ttl)
             if status != CC_OK:
@@ -301,7 +340,7 @@ cdef class LRUCache:
             try:
                 self._evict_to_limits(&dead, i)
             finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+                self._let_go(&dead)
                 Py_DECREF(<object>old)
             return 0
         try:
@@ -321,7 +360,7 @@ cdef class LRUCache:
                     self._take(j, &dead)
                     ccpy_status_error(status)
         finally:
-            ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+            self._let_go(&dead)
         return 0
 
     cdef uint64_t _size_of(self, object key, object value, bint limited) except? 0:
@@ -371,31 +410,21 @@ cdef class LRUCache:
         key from inside its own factory is a RuntimeError (it would wait for
         itself).
         """
-        cdef double seconds = _resolve_ttl(ttl, self._default_ttl)
+        seconds = _resolve_ttl(ttl, self._default_ttl)
         if not callable(factory):
             raise TypeError(f"factory must be callable, got {factory!r}")
         value = self._lookup_counted(key)
         if value is not _MISSING:
             return value
-        flight = self._flights.get(key)
-        if flight is not None:
-            if flight.owner == get_ident():
-                raise reentered(key)
-            return flight.wait()
-        flight = Flight()
-        self._flights[key] = flight
-        try:
-            # another thread may have stored it just before we registered
-            value = self.peek(key, _MISSING)
-            if value is _MISSING:
-                value = factory()
-                self._set(key, value, seconds)
-        except BaseException as exc:
-            self._flights.pop(key, None)
-            flight.fail(exc)
-            raise
-        self._flights.pop(key, None)
-        flight.succeed(value)
+        return self._flight.run(key, lambda: self._fill(key, factory, seconds))
+
+    def _fill(self, key, factory, double seconds):
+        """The leader's part of get_or_set: another thread may have stored
+        the key between our miss and our registration."""
+        value = self.peek(key, _MISSING)
+        if value is _MISSING:
+            value = factory()
+            self._set(key, value, seconds)
         return value
 
     cdef object _lookup_counted(self, key):
@@ -407,35 +436,32 @@ cdef class LRUCache:
     @cython.critical_section
     def __delitem__(self, key):
         cdef Py_ssize_t i = self._live(key, _begin(self, False))
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         if i < 0:
             raise KeyError(key)
         self._take(i, &dead)
-        ccpy_release(&dead, NULL)
+        _let_go_quietly(&dead)
 
     @cython.critical_section
     def pop(self, key, default=_MISSING):
         """Remove key and return its value; `default` (or KeyError) if absent."""
         cdef Py_ssize_t i = self._live(key, _begin(self, False))
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         if i < 0:
             if default is _MISSING:
                 raise KeyError(key)
             return default
         value = <object>self.t.entries[i].value
         self._take(i, &dead)
-        ccpy_release(&dead, NULL)
+        _let_go_quietly(&dead)
         return value
 
     @cython.critical_section
     def popitem(self):
         """Remove and return the least recently used (key, value)."""
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         cdef uint32_t i
-        try:
-            self._purge(_begin(self, False), &dead)
-        finally:
-            ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+        self._expire_due(_begin(self, False))
         if self.t.count == 0:
             raise KeyError("popitem(): LRUCache is empty")
         self._take(self.t.head, &dead)
@@ -443,7 +469,7 @@ cdef class LRUCache:
         try:
             return (<object>dead.key, <object>dead.value)
         finally:
-            ccpy_release(&dead, NULL)
+            _let_go_quietly(&dead)
 
     @cython.critical_section
     def clear(self):
@@ -486,11 +512,7 @@ cdef class LRUCache:
     @cython.critical_section
     def expire(self):
         """Remove every expired entry now; returns how many."""
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
-        try:
-            return self._purge(_begin(self, True), &dead)
-        finally:
-            ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+        return self._expire_due(_begin(self, True))
 
     # ---- limits ----------------------------------------------------------
 
@@ -507,7 +529,7 @@ cdef class LRUCache:
         ``memory_limit_mb=None`` removes the memory limit.  A bad argument,
         or a getsizeof that fails, leaves the cache as it was."""
         cdef uint64_t new_limit = self._memory_limit
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         if max_size is not _MISSING:
             max_size = check_max_size(max_size)
         if memory_limit_mb is not _MISSING:
@@ -529,13 +551,13 @@ cdef class LRUCache:
                     if status != CC_OK:
                         ccpy_status_error(status)
             finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+                self._let_go(&dead)
 
     def evict(self, n):
         """Evict up to `n` least recently used entries now (counted as
         evictions, reported to the eviction callback); returns how many."""
         cdef Py_ssize_t k, count
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         count = check_count(n, "n")
         with cython.critical_section(self):
             try:
@@ -546,7 +568,7 @@ cdef class LRUCache:
                     self.t.evictions += 1
                 return count
             finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+                self._let_go(&dead)
 
     def pause_writes(self):
         """Refuse new writes until resume_writes(): set, []=, setdefault,
@@ -600,6 +622,13 @@ cdef class LRUCache:
             for k, v, size in sizes:
                 i = ccpy_find(&self.t, k, hash(k))
                 if i >= 0 and self.t.entries[i].value == <void *>v:
+                    try:
+                        _check_total(&self.t, size, cc_lru_size_of(&self.t, i), k)
+                    except ValueError:
+                        self._accounting = False
+                        self._sizer = None
+                        cc_lru_untrack_sizes(&self.t)
+                        raise
                     cc_lru_set_size(&self.t, i, size)
 
     def _set_cleanup_interval(self, interval):
@@ -615,14 +644,10 @@ cdef class LRUCache:
 
     cpdef list _snapshot(self, int kind):
         """Live keys (0), values (1) or items (2), least recent first."""
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         cdef PyObject **refs
         cdef Py_ssize_t n, k
         with cython.critical_section(self):
-            try:
-                self._purge(_begin(self, False), &dead)
-            finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+            self._expire_due(_begin(self, False))
             # references first, Python objects after (see ccpy_refs)
             refs = ccpy_refs(&self.t, 1 if kind == 0 else 2 if kind == 1 else 3, &n)
         try:
@@ -634,12 +659,8 @@ cdef class LRUCache:
                 ccpy_refs_free(refs, n)
 
     def __len__(self):
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         with cython.critical_section(self):
-            try:
-                self._purge(_begin(self, False), &dead)
-            finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+            self._expire_due(_begin(self, False))
             return self.t.count
 
     def __iter__(self):
@@ -672,13 +693,9 @@ cdef class LRUCache:
 
     def stats(self):
         """A :class:`CacheStats` snapshot, taken atomically."""
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         cdef _Counters c
         with cython.critical_section(self):
-            try:
-                self._purge(_begin(self, False), &dead)
-            finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+            self._expire_due(_begin(self, False))
             c = _counters(&self.t, self._accounting, self._rejected)
         return CacheStats(c.hits, c.misses, c.evictions, c.expirations, c.size,
                           self._max_size_given, c.memory,
@@ -756,17 +773,13 @@ cdef class LRUCache:
     def _dump(self, bint absolute):
         """[(key, value, deadline or seconds left, own ttl)], least recent
         first; inf for no expiry."""
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
         cdef double now
         cdef PyObject **refs = NULL
         cdef double *times = NULL
         cdef Py_ssize_t n = 0, k
         with cython.critical_section(self):
             now = _begin(self, True)
-            try:
-                self._purge(now, &dead)
-            finally:
-                ccpy_release(&dead, <PyObject *>self._callback if self._callback is not None else NULL)
+            self._expire_due(now)
             now = _now(self, now)
             n = self._collect(&refs, &times)
         try:
@@ -852,6 +865,13 @@ cdef inline object _counted_get(LRUCache self, object key):
         self._drop_expired(i)
     self.t.misses += 1
     return _MISSING
+
+
+cdef int _check_total(cc_lru_t *t, uint64_t size, uint64_t old, object key) except -1:
+    """Refuse an entry size that would wrap the memory total around."""
+    if size > old and size - old > UINT64_MAX - t.memory:
+        raise memory_overflow(t.memory, size, key)
+    return 0
 
 
 cdef inline double _now(LRUCache self, double now) noexcept:
@@ -966,17 +986,17 @@ cdef class _lru_cache_wrapper:
     cdef object _sizer
     cdef object _slow_miss
     cdef object _memory_limit_mb
-    cdef readonly dict _flights
+    cdef readonly object _flight    # SingleFlight of single_flight=True
     cdef dict __dict__
     cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
         cc_lru_init(&self.w.t)
-        self.w.vectorcall = ccpy_lru_call
+        self.w.vectorcall = ccpy_lru_call_uninit
         self.w.kwd_mark = <PyObject *>_KWD_MARK
         self.w.maxsize = -1
         self.w.ttl = CC_NEVER
-        self._flights = {}
+        self._flight = SingleFlight("single_flight: the call")
 
     def __init__(self, user_function, maxsize, typed, *, ttl=None, memory_limit_mb=None,
                  single_flight=False, clock=None, skip=0):
@@ -986,10 +1006,14 @@ cdef class _lru_cache_wrapper:
             raise RuntimeError("_lru_cache_wrapper.__init__ called twice")
         self._func = user_function
         self.w.func = <PyObject *>user_function
+        if type(skip) is not int or not 0 <= skip <= 1:
+            raise ValueError(f"skip must be 0 or 1 (leading arguments left out of the key), "
+                             f"got {skip!r}")
         if maxsize is None:
             self.w.maxsize = -1
         else:
-            self.w.maxsize = max(PyNumber_AsSsize_t(maxsize, OverflowError), 0)
+            # clipped, not refused: functools' pure lru_cache takes any int
+            self.w.maxsize = max(PyNumber_AsSsize_t(maxsize, NULL), 0)
         self.w.typed = bool(typed)
         self.w.skip = skip
         seconds = check_ttl(ttl, "ttl")
@@ -1011,6 +1035,15 @@ cdef class _lru_cache_wrapper:
         if single_flight:
             self._slow_miss = _single_flight_miss
             self.w.slow_miss = <PyObject *>self._slow_miss
+        # the call path, chosen once (see _lru_call.h)
+        if self.w.maxsize == 0:
+            self.w.vectorcall = ccpy_lru_call_uncached
+        elif single_flight:
+            self.w.vectorcall = ccpy_lru_call_single_flight
+        elif not self.w.typed and self.w.skip == 0:
+            self.w.vectorcall = ccpy_lru_call_untyped
+        else:
+            self.w.vectorcall = ccpy_lru_call
 
     def __dealloc__(self):
         ccpy_clear(&self.w.t)
@@ -1024,14 +1057,14 @@ cdef class _lru_cache_wrapper:
         return _user_time(self._clock)
 
     cdef Py_ssize_t _purge_expired(self) except -1:
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         cdef double now = self._now()
         cdef Py_ssize_t n
         with cython.critical_section(self):
             try:
                 n = ccpy_purge(&self.w.t, self._clock is not None, now, &dead)
             finally:
-                ccpy_release(&dead, NULL)
+                _let_go_quietly(&dead)
         return n
 
     def cache_info(self):
@@ -1069,7 +1102,7 @@ cdef class _lru_cache_wrapper:
     def cache_evict(self, n):
         """Evict up to `n` least recently used entries; returns how many."""
         cdef Py_ssize_t k, count = check_count(n, "n")
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         with cython.critical_section(self):
             try:
                 for k in range(count):
@@ -1079,7 +1112,7 @@ cdef class _lru_cache_wrapper:
                     self.w.t.evictions += 1
                 return count
             finally:
-                ccpy_release(&dead, NULL)
+                _let_go_quietly(&dead)
 
     def cache_pause_writes(self):
         """Compute but store nothing until cache_resume_writes() (counted in
@@ -1120,7 +1153,7 @@ cdef class _lru_cache_wrapper:
     cdef Py_ssize_t _find(self, key, Py_hash_t h, double now) except -2:
         """Index of key's live entry or -1 (an expired one is dropped)."""
         cdef ccpy_key_t k
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         cdef Py_ssize_t i
         k.raw = <PyObject *>key
         k.hash = h
@@ -1128,7 +1161,7 @@ cdef class _lru_cache_wrapper:
         if i >= 0 and ccpy_passed(self._clock is not None, self.w.t.entries[i].expires, now):
             ccpy_take(&self.w.t, i, &dead)
             self.w.t.expirations += 1
-            ccpy_release(&dead, NULL)
+            _let_go_quietly(&dead)
             return -1
         return i
 
@@ -1167,12 +1200,12 @@ cdef class _lru_cache_wrapper:
     def _discard(self, key, Py_hash_t h):
         cdef double now = self._now()
         cdef Py_ssize_t i
-        cdef ccpy_dead_t dead = ccpy_dead_t(NULL, NULL, NULL, 0, 0)
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
         with cython.critical_section(self):
             i = self._find(key, h, now)
             if i >= 0:
                 ccpy_take(&self.w.t, i, &dead)
-        ccpy_release(&dead, NULL)
+        _let_go_quietly(&dead)
         return i >= 0
 
     # ---- behaving like a function ----------------------------------------
@@ -1205,7 +1238,7 @@ _offset = _state_offset()
 ccpy_set_wrapper_offset(_offset)
 ccpy_install_vectorcall(<PyTypeObject *>_lru_cache_wrapper, _offset, 1)
 
-from corecache._decorators import make_api, single_flight_miss as _single_flight_miss
+from corecache._lru_decorators import make_api, single_flight_miss as _single_flight_miss
 
 lru_cache, cache, cached_method = make_api(_lru_cache_wrapper)
 

@@ -192,45 +192,25 @@ ccpy_key_equal(const ccpy_key_t *k, PyObject *stored)
     return 1;
 }
 
-/* Index of the key's entry, -1 when absent, -2 with an exception set.
- * reentrancy: as ccpy_find (comparisons may change the table). */
+/* match for a call key: a stored tuple of the same length, equal element
+ * by element to the virtual one */
+static int
+ccpy_match_call(PyObject *stored, const void *sought)
+{
+    const ccpy_key_t *k = (const ccpy_key_t *)sought;
+    if (!PyTuple_CheckExact(stored) || PyTuple_GET_SIZE(stored) != k->len)
+        return 0;
+    return ccpy_key_equal(k, stored);
+}
+
+/* Index of the call key's entry, -1 when absent, -2 with an exception set
+ * (the probe is ccpy_probe's, with its reentrancy). */
 static Py_ssize_t
 ccpy_key_find(cc_lru_t *t, const ccpy_key_t *k)
 {
-    int restarts = 0;
     if (k->raw)
         return ccpy_find(t, k->raw, k->hash);
-restart:
-    if (t->count == 0)
-        return -1;
-    {
-        uint64_t version = t->version;
-        size_t p = cc_lru_home(t, (int64_t)k->hash);
-        for (;; p = (p + 1) & t->mask) {
-            uint32_t i = t->slots[p];
-            PyObject *stored;
-            int eq;
-            if (i == CC_NIL)
-                return -1;
-            if (t->entries[i].hash != (int64_t)k->hash)
-                continue;
-            stored = (PyObject *)t->entries[i].key;
-            if (!PyTuple_CheckExact(stored) || PyTuple_GET_SIZE(stored) != k->len)
-                continue;
-            Py_INCREF(stored);
-            eq = ccpy_key_equal(k, stored);
-            Py_DECREF(stored);
-            if (eq < 0)
-                return -2;
-            if (t->version != version) {
-                if (ccpy_restart(&restarts) < 0)
-                    return -2;
-                goto restart;
-            }
-            if (eq)
-                return (Py_ssize_t)i;
-        }
-    }
+    return ccpy_probe(t, k->hash, ccpy_match_call, k);
 }
 
 /* ---- time and size, user code run before the table is touched ---------- */
@@ -386,43 +366,55 @@ done:
     return r;
 }
 
+/* The call path is picked once, when the wrapper is built (as CPython picks
+ * one of its three wrappers): a wrapper that caches nothing
+ * (ccpy_lru_call_uncached), one that caches (ccpy_lru_call, and
+ * ccpy_lru_call_untyped with functools' fast key in front for a wrapper
+ * that is neither typed nor a method's), and one whose misses go through
+ * single flight (ccpy_lru_call_single_flight).  They share
+ * ccpy_lru_lookup, the hit path.  Before __init__ has run, calls go to
+ * ccpy_lru_call_uninit. */
+
 static PyObject *
-ccpy_lru_miss(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k,
-              PyObject *const *args, size_t nargsf, PyObject *kwnames, int64_t absent_at)
+ccpy_lru_call_uninit(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
-    PyObject *result;
-    if (w->slow_miss != NULL)
-        return ccpy_lru_slow_miss(self, w, k, args, nargsf, kwnames);
-    result = PyObject_Vectorcall(w->func, args, nargsf, kwnames);
-    if (result != NULL && ccpy_lru_store(self, w, k, result, absent_at) < 0)
-        Py_CLEAR(result);
-    return result;
+    PyErr_Format(PyExc_TypeError, "%s object was not initialized (build it with lru_cache)",
+                 Py_TYPE(self)->tp_name);
+    return NULL;
 }
 
 static PyObject *
-ccpy_lru_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+ccpy_lru_call_uncached(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     ccpy_lruwrap_t *w = CCPY_WRAP(self);
+    Py_BEGIN_CRITICAL_SECTION(self);
+    w->t.misses++;
+    Py_END_CRITICAL_SECTION();
+    return PyObject_Vectorcall(w->func, args, nargsf, kwnames);
+}
+
+/* The counted lookup of the key k describes (its hash computed): a new
+ * reference to the cached result; or NULL and then an exception
+ * (*absent_at == -2) or a miss, with *absent_at telling the store path
+ * what ccpy_lru_store needs.  This is the whole of it; ccpy_lru_lookup in
+ * front of it takes the hits it can without a clock reading or a removal. */
+static PyObject *
+ccpy_lru_lookup_full(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k,
+                     int64_t *absent_at)
+{
     cc_lru_t *t = &w->t;
     ccpy_dead_t dead = CCPY_DEAD_INIT;
-    ccpy_key_t k;
     PyObject *value = NULL;
     double now = Py_NAN;
     int user_clock = w->clock != NULL, rc = 0;
-    int64_t absent_at = -1;
     Py_ssize_t i;
 
-    if (w->maxsize == 0) {
-        t->misses++;
-        return PyObject_Vectorcall(w->func, args, nargsf, kwnames);
+    if (user_clock && t->expiry.len && ccpy_wrap_now(w, &now) < 0) {
+        *absent_at = -2;
+        return NULL;
     }
-    if (ccpy_key_init(&k, w, args, PyVectorcall_NARGS(nargsf), kwnames, w->skip) < 0)
-        return NULL;
-    if (user_clock && t->expiry.len && ccpy_wrap_now(w, &now) < 0)
-        return NULL;
-
     Py_BEGIN_CRITICAL_SECTION(self);
-    i = ccpy_key_find(t, &k);
+    i = ccpy_key_find(t, k);
     if (i >= 0) {
         cc_entry_t *e = &t->entries[i];
         if (!ccpy_passed(user_clock, e->expires, now)) {
@@ -435,17 +427,169 @@ ccpy_lru_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kw
             t->expirations++;       /* and a miss, below */
         }
     }
-    if (value == NULL && i != -2 && rc == 0) {
-        t->misses++;
-        if (i == -1)
-            absent_at = (int64_t)(t->version & INT64_MAX);
+    if (value == NULL) {
+        if (i == -2 || rc < 0) {
+            *absent_at = -2;
+        }
+        else {
+            t->misses++;
+            *absent_at = (i == -1) ? (int64_t)(t->version & INT64_MAX) : -1;
+        }
     }
     Py_END_CRITICAL_SECTION();
 
     ccpy_release(&dead, NULL);
-    if (value != NULL || i == -2 || rc < 0)
+    return value;
+}
+
+/* The hit path: an entry without a deadline, or with one that the built-in
+ * clock says has not passed, is answered here; anything else (a miss, an
+ * expired entry, a user clock to read first) is ccpy_lru_lookup_full's. */
+static inline PyObject *
+ccpy_lru_lookup(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k, int64_t *absent_at)
+{
+    cc_lru_t *t = &w->t;
+    PyObject *value = NULL;
+    Py_ssize_t i;
+
+    if (w->clock != NULL && t->expiry.len)
+        return ccpy_lru_lookup_full(self, w, k, absent_at);
+    Py_BEGIN_CRITICAL_SECTION(self);
+    i = ccpy_key_find(t, k);
+    if (i >= 0) {
+        cc_entry_t *e = &t->entries[i];
+        if (e->expires == CC_NEVER || (w->clock == NULL && !cc_clock_passed(e->expires))) {
+            cc_lru_move_to_end(t, (uint32_t)i);
+            t->hits++;
+            value = (PyObject *)e->value;
+            Py_INCREF(value);
+        }
+    }
+    Py_END_CRITICAL_SECTION();
+    if (value != NULL)
         return value;
-    return ccpy_lru_miss(self, w, &k, args, nargsf, kwnames, absent_at);
+    if (i == -2) {
+        *absent_at = -2;
+        return NULL;
+    }
+    return ccpy_lru_lookup_full(self, w, k, absent_at);
+}
+
+/* A miss: call the function and store its result under k. */
+static PyObject *
+ccpy_lru_compute(PyObject *self, ccpy_lruwrap_t *w, const ccpy_key_t *k,
+                 PyObject *const *args, size_t nargsf, PyObject *kwnames, int64_t absent_at)
+{
+    PyObject *result = PyObject_Vectorcall(w->func, args, nargsf, kwnames);
+    if (result != NULL && ccpy_lru_store(self, w, k, result, absent_at) < 0)
+        Py_CLEAR(result);
+    return result;
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CCPY_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define CCPY_NOINLINE __declspec(noinline)
+#else
+#define CCPY_NOINLINE
+#endif
+
+/* The hash of a key that is an exact int or str, when it is at hand
+ * without a call: a str's cached hash, and (3.12+) a compactly stored int's
+ * value, as long_hash computes it; before 3.12, an int's long_hash.  -1
+ * for anything else (another type, a str not hashed yet, a big int). */
+static inline Py_hash_t
+ccpy_cached_hash(PyObject *key)
+{
+    if (PyLong_CheckExact(key)) {
+#if PY_VERSION_HEX >= 0x030C0000
+        if (PyUnstable_Long_IsCompact((PyLongObject *)key)) {
+            Py_hash_t h = (Py_hash_t)PyUnstable_Long_CompactValue((PyLongObject *)key);
+            return h == -1 ? -2 : h;
+        }
+        return -1;
+#else
+        return Py_TYPE(key)->tp_hash(key);      /* cannot fail */
+#endif
+    }
+    if (PyUnicode_CheckExact(key)) {
+#if PY_VERSION_HEX >= 0x030F0000
+        return PyUnstable_Unicode_GET_CACHED_HASH(key);
+#elif defined(Py_GIL_DISABLED)
+        return PyObject_Hash(key);              /* the field is written racily */
+#else
+        return ((PyASCIIObject *)key)->hash;
+#endif
+    }
+    return -1;
+}
+
+/* Any call: its key described over the arguments (ccpy_key_init).  Not
+ * inlined into ccpy_lru_call_untyped, whose hit path then needs no frame
+ * for it. */
+static CCPY_NOINLINE PyObject *
+ccpy_lru_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    ccpy_lruwrap_t *w = CCPY_WRAP(self);
+    ccpy_key_t k;
+    int64_t absent_at;
+    PyObject *result;
+    if (ccpy_key_init(&k, w, args, PyVectorcall_NARGS(nargsf), kwnames, w->skip) < 0)
+        return NULL;
+    result = ccpy_lru_lookup(self, w, &k, &absent_at);
+    if (result != NULL || absent_at == -2)
+        return result;
+    return ccpy_lru_compute(self, w, &k, args, nargsf, kwnames, absent_at);
+}
+
+/* The same for a wrapper that is neither typed nor a method's (skip 0),
+ * with the commonest hit in front, written to need no call: a single exact
+ * int or str argument (its own key, as in functools) whose hash is at hand
+ * (ccpy_cached_hash), that is the very object stored in its home slot, with
+ * no deadline.  Anything else, hit or miss, goes the general way. */
+static PyObject *
+ccpy_lru_call_untyped(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    PyObject *value = NULL;
+    if (kwnames == NULL && (nargsf | PY_VECTORCALL_ARGUMENTS_OFFSET) ==
+                           (1 | PY_VECTORCALL_ARGUMENTS_OFFSET)) {
+        PyObject *key = args[0];
+        Py_hash_t hash = ccpy_cached_hash(key);
+        if (hash != -1) {
+            cc_lru_t *t = &CCPY_WRAP(self)->t;
+            Py_BEGIN_CRITICAL_SECTION(self);
+            if (t->count) {
+                uint32_t i = t->slots[cc_lru_home(t, (int64_t)hash)];
+                if (i != CC_NIL && t->entries[i].key == (void *)key &&
+                        cc_is_never(t->entries[i].expires)) {
+                    cc_lru_move_to_end(t, i);
+                    t->hits++;
+                    value = (PyObject *)t->entries[i].value;
+                    Py_INCREF(value);
+                }
+            }
+            Py_END_CRITICAL_SECTION();
+        }
+    }
+    if (value != NULL)
+        return value;
+    return ccpy_lru_call(self, args, nargsf, kwnames);
+}
+
+static PyObject *
+ccpy_lru_call_single_flight(PyObject *self, PyObject *const *args, size_t nargsf,
+                            PyObject *kwnames)
+{
+    ccpy_lruwrap_t *w = CCPY_WRAP(self);
+    ccpy_key_t k;
+    int64_t absent_at;
+    PyObject *result;
+    if (ccpy_key_init(&k, w, args, PyVectorcall_NARGS(nargsf), kwnames, w->skip) < 0)
+        return NULL;
+    result = ccpy_lru_lookup(self, w, &k, &absent_at);
+    if (result != NULL || absent_at == -2)
+        return result;
+    return ccpy_lru_slow_miss(self, w, &k, args, nargsf, kwnames);
 }
 
 static void

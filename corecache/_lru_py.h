@@ -4,14 +4,10 @@
  * release of removed entries once a table is consistent again, and garbage
  * collector traversal.  Shared by LRUCache and the lru_cache wrapper.
  *
- * Key lookup.
+ * Key lookup (ccpy_probe, the one loop).
  * reentrancy: comparing keys runs arbitrary Python code (__eq__, and __del__
  * of whatever it drops), which may insert, delete, clear, or resize this very
- * table, from this thread or another.  So the candidate key is held by a
- * strong reference while it is compared, and if the table's version changed
- * meanwhile the probe starts again (as CPython's dict does).  A key whose
- * __eq__ keeps mutating the table forever gets a RuntimeError instead of a
- * hang.
+ * table, from this thread or another.
  */
 #ifndef CORECACHE_LRU_PY_H
 #define CORECACHE_LRU_PY_H
@@ -21,22 +17,21 @@
 
 #define CCPY_MAX_RESTARTS 1000
 
-/* A probe found the table changed under a comparison: 0 to start again,
- * -1 (RuntimeError) when that keeps happening. */
-static int
-ccpy_restart(int *restarts)
-{
-    if (++*restarts <= CCPY_MAX_RESTARTS)
-        return 0;
-    PyErr_SetString(PyExc_RuntimeError,
-                    "cache changed during every key comparison "
-                    "(a key's __eq__ keeps mutating it)");
-    return -1;
-}
+/* match(stored, sought): 1 if the stored key equals the key sought, 0 if
+ * not, -1 with an exception set.  It may run Python code. */
+typedef int (*ccpy_match_t)(PyObject *stored, const void *sought);
 
-/* Index of `key`, -1 when absent, -2 with an exception set. */
+/* The one probe-and-restart loop of a key lookup (both LRUCache's keys
+ * and the lru_cache wrapper's call keys come through here): the index of
+ * the entry whose key `match` says equals `sought`, -1 when absent, -2 with
+ * an exception set.  Only an entry with the same full hash is compared.  A
+ * comparison runs Python code (reentrancy: see the top of this file): the
+ * stored key is held by a strong reference while it is compared, and if
+ * the table's version changed meanwhile the probe starts again from the
+ * home slot (as CPython's dict does); a table that changes under every
+ * comparison is a RuntimeError rather than a hang. */
 static Py_ssize_t
-ccpy_find_probe(cc_lru_t *t, PyObject *key, Py_hash_t hash)
+ccpy_probe(cc_lru_t *t, Py_hash_t hash, ccpy_match_t match, const void *sought)
 {
     int restarts = 0;
 restart:
@@ -47,23 +42,25 @@ restart:
         size_t p = cc_lru_home(t, (int64_t)hash);
         for (;; p = (p + 1) & t->mask) {
             uint32_t i = t->slots[p];
-            PyObject *other;
+            PyObject *stored;
             int eq;
             if (i == CC_NIL)
                 return -1;
-            other = (PyObject *)t->entries[i].key;
-            if (other == key)
-                return (Py_ssize_t)i;
             if (t->entries[i].hash != (int64_t)hash)
                 continue;
-            Py_INCREF(other);
-            eq = PyObject_RichCompareBool(other, key, Py_EQ);
-            Py_DECREF(other);
+            stored = (PyObject *)t->entries[i].key;
+            Py_INCREF(stored);
+            eq = match(stored, sought);
+            Py_DECREF(stored);
             if (eq < 0)
                 return -2;
             if (t->version != version) {
-                if (ccpy_restart(&restarts) < 0)
+                if (++restarts > CCPY_MAX_RESTARTS) {
+                    PyErr_SetString(PyExc_RuntimeError,
+                                    "cache changed during every key comparison "
+                                    "(a key's __eq__ keeps mutating it)");
                     return -2;
+                }
                 goto restart;
             }
             if (eq)
@@ -72,8 +69,19 @@ restart:
     }
 }
 
-/* The same, with the common case inline: the key object itself sits in its
- * home slot (a hit on a key that was stored, or is interned or cached). */
+/* match for a key that is an object: itself, or equal by __eq__ */
+static int
+ccpy_match_object(PyObject *stored, const void *sought)
+{
+    PyObject *key = (PyObject *)sought;
+    if (stored == key)
+        return 1;
+    return PyObject_RichCompareBool(stored, key, Py_EQ);
+}
+
+/* Index of `key`, -1 when absent, -2 with an exception set; the common case
+ * inline: the key object itself in its home slot (a hit on a key that was
+ * stored, or is interned or cached). */
 static inline Py_ssize_t
 ccpy_find(cc_lru_t *t, PyObject *key, Py_hash_t hash)
 {
@@ -82,7 +90,7 @@ ccpy_find(cc_lru_t *t, PyObject *key, Py_hash_t hash)
         if (i != CC_NIL && t->entries[i].key == (void *)key)
             return (Py_ssize_t)i;
     }
-    return ccpy_find_probe(t, key, hash);
+    return ccpy_probe(t, hash, ccpy_match_object, key);
 }
 
 /* ---- releasing removed entries ----------------------------------------

@@ -45,7 +45,7 @@ from _thread import allocate_lock
 from corecache._pool_common import (FOREVER, check_pool_args, closed, duplicate, exhausted,
                                     not_lent, pool_repr, resolve_timeout, wait_seconds)
 from corecache._util import write_unraisable
-from corecache.config import check_count, read_clock as _user_time
+from corecache._checks import check_count, read_clock as _user_time
 from corecache.stats import PoolStats
 
 cdef extern from "Python.h":
@@ -106,6 +106,8 @@ cdef class _Lease:
     cdef bint held
 
     def __enter__(self):
+        if self.pool is None:
+            raise TypeError("this acquire() context was not made by ObjectPool.acquire()")
         if self.held:
             raise RuntimeError("this acquire() context is already entered")
         obj = self.pool._get(self.timeout)
@@ -261,7 +263,11 @@ cdef class ObjectPool:
         """No idle object: create one if there is room, else wait."""
         cdef void *p
         cdef int status
-        cdef _Waiter w = _Waiter.__new__(_Waiter)
+        cdef _Waiter w
+        if self._factory is None:
+            raise TypeError(f"{type(self).__name__} was not initialized "
+                            f"(a subclass's __init__ must call super().__init__)")
+        w = _Waiter.__new__(_Waiter)
         w.lock = allocate_lock()
         w.lock.acquire()
         with cython.critical_section(self):

@@ -4,9 +4,11 @@ None of this is on the hot path."""
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Tuple
 
-from .config import check_callable, check_count, check_max_size, check_seconds, check_timeout
+from ._checks import check_callable, check_count, check_max_size, check_seconds, check_timeout
 from .exceptions import PoolClosed, PoolExhausted
 
 # Waiting longer than this is waiting forever (lock.acquire refuses more).

@@ -2,16 +2,25 @@
 from __future__ import annotations
 
 import sys
-import traceback
-from typing import Any, NamedTuple, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 
-class _UnraisableArgs(NamedTuple):
-    exc_type: type
-    exc_value: BaseException
-    exc_traceback: Any
-    err_msg: Optional[str]
-    object: Any
+class _UnraisableArgs:
+    """What ``sys.unraisablehook`` is given (the interpreter's own type
+    cannot be built from Python)."""
+
+    __slots__ = ("exc_type", "exc_value", "exc_traceback", "err_msg", "object")
+
+    def __init__(self, exc_type: type, exc_value: BaseException, exc_traceback: Any,
+                 err_msg: Optional[str], obj: Any) -> None:
+        self.exc_type = exc_type
+        self.exc_value = exc_value
+        self.exc_traceback = exc_traceback
+        self.err_msg = err_msg
+        self.object = obj
 
 
 def write_unraisable(exc: BaseException, obj: Any) -> None:
@@ -22,6 +31,7 @@ def write_unraisable(exc: BaseException, obj: Any) -> None:
         # The default hook only accepts the interpreter's own argument type,
         # which Python code cannot build; print what it would print.
         try:
+            import traceback
             sys.stderr.write(f"Exception ignored in: {obj!r}\n")
             traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
         except Exception:  # stderr gone at shutdown: nothing left to tell

@@ -10,13 +10,15 @@ import itertools
 import os
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Deque, Iterable, Iterator, Optional, Tuple, TypeVar
 
-from .config import check_max_size
+from ._checks import check_max_size
 
-T = TypeVar("T")
-R = TypeVar("R")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+    from typing import Any, Callable, Deque, Iterable, Iterator, Optional, Tuple, TypeVar
+    T = TypeVar("T")
+    R = TypeVar("R")
 
 __all__ = ["batched", "process_chunks"]
 
@@ -41,7 +43,7 @@ _batched_impl = getattr(itertools, "batched", None) or _batched_py
 
 def batched(iterable: Iterable[T], n: int) -> Iterator[Tuple[T, ...]]:
     """Tuples of ``n`` consecutive items of ``iterable`` (the last one may be
-    shorter): ``itertools.batched`` (Python 3.12+), on every Python 3.9+.
+    shorter): ``itertools.batched`` (Python 3.12+), on every supported Python (3.10+).
 
     :param n: the batch size, a positive int.
     """
@@ -91,6 +93,7 @@ def _run(it: Iterator[Any], fn: Callable[[Any], R], n_workers: int,
             failed.set()
 
     pending: Deque["Future[R]"] = deque()
+    from concurrent.futures import ThreadPoolExecutor
     executor = ThreadPoolExecutor(max_workers=n_workers,
                                   thread_name_prefix="corecache-process_chunks")
     try:

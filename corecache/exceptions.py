@@ -38,8 +38,8 @@ class CacheWriteError(StoreError):
 
 class PendingWritesError(CoreCacheError, TimeoutError):
     """flush() or close() of a write-behind cache ran out of time with writes
-    still pending.  They stay queued in the store, where the next flusher
-    (this one, or another process's) writes them.
+    still pending.  They were pending in the store at its last look, where
+    the next flusher (this one, or another process's) writes them.
 
     :param keys: the keys of this instance's writes still pending.
     :param last_error: the writer's or the store's last error, or None.
@@ -49,6 +49,34 @@ class PendingWritesError(CoreCacheError, TimeoutError):
         super().__init__(message)
         self.keys = list(keys)  # type: ignore[call-overload]
         self.last_error = last_error
+        self.lost: list = []
+
+
+class WritesLostError(PendingWritesError):
+    """flush() or close() of a write-behind cache found that the store lost
+    writes this instance had acknowledged: no flusher wrote them and the
+    store no longer holds them (a restart without persistence, a failover to
+    a replica that lacked them, FLUSHALL).  Write them again.
+
+    :param lost: the keys whose acknowledged writes were lost.
+    :param keys: the keys still pending (may be empty).
+    """
+
+    def __init__(self, message: str, lost: object = (), keys: object = (),
+                 last_error: object = None) -> None:
+        super().__init__(message, keys, last_error)
+        self.lost = list(lost)  # type: ignore[call-overload]
+
+
+class LoadFailed(CoreCacheError):
+    """Another process's loader of this key raised while this one waited
+    for its value: the failure is shared with the waiters of that load
+    instead of each of them calling the loader again.  ``key`` is the key;
+    the message carries the other process's exception as text."""
+
+    def __init__(self, message: str, key: object = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class PendingLimitReached(CoreCacheError, TimeoutError):

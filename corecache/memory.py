@@ -36,7 +36,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import _adapters
 from ._adapters import CACHE, FUNCTION, PATTERN, POOL, field
-from .config import check_memory_limit_mb, check_seconds
+from ._checks import check_memory_limit_mb, check_seconds
 
 __all__ = ["Level", "MemoryMonitor", "MemorySample", "MemoryStats", "PressureEvent",
            "process_probe", "system_probe"]

@@ -1,12 +1,66 @@
-"""Immutable statistics snapshots, shared by both implementations."""
+"""Immutable statistics snapshots, shared by both implementations.
+
+Plain classes rather than dataclasses: a snapshot is made on every
+``stats()`` call, and this module is on the import path of every cache
+(dataclasses costs several milliseconds to import).  _Snapshot gives each
+the behaviour of a frozen dataclass: keyword or positional construction,
+its fields in order in ``repr``, equality and hashing by fields, no
+assignment, pickling.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Dict, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Tuple
 
 
-@dataclass(frozen=True)
-class CacheStats:
+class _Snapshot:
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        names = self.__slots__
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__} takes {len(names)} fields, "
+                            f"got {len(args)}")
+        values = dict(zip(names, args))
+        for k, v in kwargs.items():
+            if k not in names:
+                raise TypeError(f"{type(self).__name__} has no field {k!r}")
+            if k in values:
+                raise TypeError(f"{type(self).__name__} got field {k!r} twice")
+            values[k] = v
+        missing = [k for k in names if k not in values]
+        if missing:
+            raise TypeError(f"{type(self).__name__} is missing {', '.join(missing)}")
+        for k in names:
+            object.__setattr__(self, k, values[k])
+
+    def _values(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} of a {type(self).__name__}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} of a {type(self).__name__}")
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        return (type(self), self._values())
+
+
+class CacheStats(_Snapshot):
     """A snapshot of a cache's counters, taken atomically by ``stats()``.
 
     :param hits: lookups through ``[]``, ``get`` or ``get_or_set`` that found a live entry.
@@ -40,18 +94,14 @@ class CacheStats:
         lookups = self.hits + self.misses
         return self.hits / lookups if lookups else 0.0
 
-    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:  # frozen + __slots__ needs this on 3.9
-        return (type(self), tuple(getattr(self, f.name) for f in fields(self)))
-
     def as_dict(self) -> Dict[str, Any]:
         """The fields and ``hit_rate`` as a plain dict."""
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d = dict(zip(self.__slots__, self._values()))
         d["hit_rate"] = self.hit_rate
         return d
 
 
-@dataclass(frozen=True)
-class PoolStats:
+class PoolStats(_Snapshot):
     """A snapshot of an :class:`ObjectPool`'s counters, taken atomically by
     ``stats()``.  Always ``created - discarded == idle + in_use``.
 
@@ -83,9 +133,6 @@ class PoolStats:
         """Objects that exist now: ``in_use + idle``."""
         return self.in_use + self.idle
 
-    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:  # frozen + __slots__ needs this on 3.9
-        return (type(self), tuple(getattr(self, f.name) for f in fields(self)))
-
     def as_dict(self) -> Dict[str, Any]:
         """The fields as a plain dict."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return dict(zip(self.__slots__, self._values()))

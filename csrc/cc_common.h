@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <math.h>
 
 /* Status codes: 0 is success, failures are negative. */
@@ -52,6 +53,16 @@
 #define CC_UNLIKELY(x) (x)
 #define CC_INLINE static inline
 #endif
+
+/* deadline == CC_NEVER, as one integer compare of its bits (+inf's, which
+ * no other double has) rather than a floating-point compare: on a hit path
+ * the few instructions show. */
+CC_INLINE int cc_is_never(double deadline)
+{
+    uint64_t bits;
+    memcpy(&bits, &deadline, sizeof bits);
+    return bits == UINT64_C(0x7FF0000000000000);
+}
 
 /* CC_DEBUG (set by CORECACHE_DEBUG_BUILD) turns on the consistency checks
  * that run after every mutation; they abort with a message on failure. */

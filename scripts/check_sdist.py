@@ -20,6 +20,7 @@ REQUIRED = [
     "corecache/_lru.pxd", "corecache/_cc.pxd", "corecache/_lru_py.h", "corecache/_lru_call.h",
     "corecache/_lru.pyi", "corecache/_pool.pyi", "corecache/_chunk.pyi", "corecache/py.typed",
     "corecache/__init__.py", "corecache/_pure/lru.py", "corecache/bench/__main__.py",
+    "corecache/distributed/_unasync.py", "corecache/distributed/aio/_base.py",
     "tests/conftest.py", "tests/test_lru.py", "tests/typing/usage.py",
     "monitoring/alerts.yml", "monitoring/grafana-dashboard.json",
 ]

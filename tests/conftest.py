@@ -17,6 +17,7 @@ import pytest
 import corecache
 from corecache import _impl
 from redis_fixtures import *  # noqa: F401,F403  (real Redis servers: redis_fixtures.py)
+from dist_styles import aio_loop, dist  # noqa: F401  (both styles: dist_styles.py)
 
 REQUIRE_EXTENSIONS = os.environ.get("CORECACHE_REQUIRE_EXTENSIONS", "") not in ("", "0")
 
@@ -88,6 +89,19 @@ def all_impls() -> List[types.SimpleNamespace]:
             raise RuntimeError(f"compiled modules required: {why}")
         return None
     return [ns for ns in (_namespace("c", missing), _namespace("py", missing)) if ns is not None]
+
+
+def wait_for(cond: Any, timeout: float = 10.0) -> bool:
+    """Whether ``cond()`` became true within `timeout` seconds (polled every
+    millisecond or so): the one way tests wait, on a condition, never on a
+    sleep of a guessed length.  Use as ``assert wait_for(...)``."""
+    import time
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return bool(cond())
+        time.sleep(0.001)
+    return True
 
 
 class FakeClock:

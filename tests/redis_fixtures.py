@@ -10,7 +10,9 @@
   node, RedisStore on the cluster.
 
 Without redis-server these tests skip, unless CORECACHE_REQUIRE_REDIS=1
-(set by scripts/test, and so in CI), which makes them fail instead.  Every
+(set by scripts/test, and so in CI), which makes them fail instead.
+CORECACHE_REDIS_SERVER / CORECACHE_REDIS_CLI choose the server (see
+redis_servers.py), e.g. Valkey from scripts/chroot.  Every
 test using them also checks that no corecache thread outlives it.
 """
 from __future__ import annotations
@@ -39,9 +41,11 @@ def require_redis(cluster: bool = False) -> None:
     except ImportError:
         why = "redis-py is not installed"
     if REDIS_SERVER is None:
-        why = "redis-server is not installed (Debian: apt-get install redis-server)"
+        why = (f"{os.environ.get('CORECACHE_REDIS_SERVER') or 'redis-server'} is not installed "
+               "(Debian: apt-get install redis-server)")
     elif cluster and REDIS_CLI is None:
-        why = "redis-cli is not installed (Debian: apt-get install redis-tools)"
+        why = (f"{os.environ.get('CORECACHE_REDIS_CLI') or 'redis-cli'} is not installed "
+               "(Debian: apt-get install redis-tools)")
     if why is not None:
         if REQUIRE_REDIS:
             pytest.fail(f"{why}; CORECACHE_REQUIRE_REDIS is set, so Redis tests must run")

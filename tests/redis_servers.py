@@ -10,12 +10,22 @@ nor waits long to connect.
 
 Usable from a plain script too (the benchmark imports the same logic from
 corecache.bench.distributed, which cannot import tests/).
+
+Which server: CORECACHE_REDIS_SERVER is the command that runs it, e.g.
+``valkey-server`` or ``chroot /var/cache/corecache/sid redis-server``
+(default: ``redis-server`` on PATH); CORECACHE_REDIS_CLI likewise for the
+cluster set-up (default: the server's command with ``-server`` replaced by
+``-cli``).  A prefix must exec the server (chroot does), so that the process
+started is the server: the server's own pid is checked against it, since
+signals (kill, pause) and PR_SET_PDEATHSIG go to that pid.  With a
+``chroot DIR`` prefix the server's directory is made under DIR/tmp.
 """
 from __future__ import annotations
 
 import ctypes
 import os
 import random
+import shlex
 import shutil
 import signal
 import socket
@@ -25,8 +35,38 @@ import tempfile
 import time
 from typing import Any, List, Optional, Sequence
 
-REDIS_SERVER = shutil.which("redis-server")
-REDIS_CLI = shutil.which("redis-cli")
+
+
+def _command(var: str, default: str) -> Optional[List[str]]:
+    """The command in $var (or default), or None when its program is missing."""
+    cmd = shlex.split(os.environ.get(var, "").strip() or default)
+    exe = shutil.which(cmd[0]) if cmd else None
+    if exe is None:
+        return None
+    root = _chroot_root(cmd)
+    if root is not None and not any(os.access(os.path.join(root, d.lstrip("/"), cmd[-1]), os.X_OK)
+                                    for d in ("/usr/bin", "/usr/sbin", "/bin", "/usr/local/bin")):
+        return None
+    return [exe] + cmd[1:]
+
+
+def _chroot_root(cmd: Sequence[str]) -> Optional[str]:
+    """DIR when the command is ``chroot [OPTION...] DIR PROGRAM...``."""
+    if not cmd or os.path.basename(cmd[0]) != "chroot":
+        return None
+    dirs = [a for a in cmd[1:] if not a.startswith("-")]
+    return dirs[0] if dirs else None
+
+
+REDIS_SERVER_COMMAND = _command("CORECACHE_REDIS_SERVER", "redis-server")
+_server_words = shlex.split(os.environ.get("CORECACHE_REDIS_SERVER", "").strip() or "redis-server")
+REDIS_CLI_COMMAND = _command(
+    "CORECACHE_REDIS_CLI",
+    shlex.join(_server_words[:-1] + [_server_words[-1].replace("-server", "-cli")]))
+# the programs (None when missing), as before the commands could be chosen
+REDIS_SERVER = REDIS_SERVER_COMMAND[-1] if REDIS_SERVER_COMMAND else None
+REDIS_CLI = REDIS_CLI_COMMAND[-1] if REDIS_CLI_COMMAND else None
+_SERVER_ROOT = _chroot_root(REDIS_SERVER_COMMAND or ())
 
 # the cluster bus listens on port + 10000, which must stay <= 65535
 MAX_CLUSTER_PORT = 55535
@@ -83,19 +123,25 @@ class RedisServer:
             raise FileNotFoundError("redis-server is not installed")
         self.cluster = cluster
         self.port = port or free_port(cluster)
-        self.dir = tempfile.mkdtemp(prefix=f"corecache-redis-{self.port}-")
+        # the directory as this process sees it; server_dir as the server does
+        tmp = os.path.join(_SERVER_ROOT, "tmp") if _SERVER_ROOT else None
+        self.dir = tempfile.mkdtemp(prefix=f"corecache-redis-{self.port}-", dir=tmp)
+        self.server_dir = "/" + os.path.relpath(self.dir, _SERVER_ROOT) if _SERVER_ROOT else self.dir
+        self.version: Optional[str] = None
         self.args = list(args)
         self.persistence = persistence
         self.proc: Optional[subprocess.Popen] = None
         self.log_path = os.path.join(self.dir, "redis.log")
+        self.server_log_path = os.path.join(self.server_dir, "redis.log")
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def command(self) -> List[str]:
-        cmd = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-               "--daemonize", "no", "--dir", self.dir, "--logfile", self.log_path,
+        assert REDIS_SERVER_COMMAND is not None
+        cmd = [*REDIS_SERVER_COMMAND, "--port", str(self.port), "--bind", "127.0.0.1",
+               "--daemonize", "no", "--dir", self.server_dir, "--logfile", self.server_log_path,
                "--enable-debug-command", "local", "--save", "",
                "--appendonly", "yes" if self.persistence else "no"]
         if self.persistence:
@@ -125,14 +171,24 @@ class RedisServer:
                 c = quick_client(self.port, socket_connect_timeout=0.2)
                 try:
                     if c.ping():
-                        return
+                        info = c.info("server")
+                        break
                 finally:
                     c.close()
             except Exception as exc:  # not listening yet, or still loading
                 last = exc
             time.sleep(0.01)
-        raise TimeoutError(f"redis-server on port {self.port} not ready after {timeout}s: "
-                           f"{last!r}{self._log_tail()}")
+        else:
+            raise TimeoutError(f"redis-server on port {self.port} not ready after {timeout}s: "
+                               f"{last!r}{self._log_tail()}")
+        self.version = info.get("valkey_version") or info.get("redis_version")
+        if self.proc is not None and int(info.get("process_id", self.proc.pid)) != self.proc.pid:
+            # a wrapper that forked: our signals and PR_SET_PDEATHSIG would miss the server
+            pid = info.get("process_id")
+            self.proc.kill()
+            os.kill(int(pid), signal.SIGKILL)
+            raise RuntimeError(f"the server on port {self.port} is pid {pid}, not the process "
+                               f"started ({self.proc.pid}): its command must exec the server")
 
     def _log_tail(self) -> str:
         try:
@@ -212,7 +268,7 @@ class RedisClusterServers:
         try:
             for n in self.nodes:
                 n.start()
-            cmd = [REDIS_CLI, "--cluster", "create"]
+            cmd = [*REDIS_CLI_COMMAND, "--cluster", "create"]
             cmd += [f"127.0.0.1:{p}" for p in self.ports]
             cmd += ["--cluster-replicas", "0", "--cluster-yes"]
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,

@@ -8,12 +8,13 @@ import collections
 import json
 import math
 import os
-from typing import Any, Dict
+import tempfile
+from typing import Any, Dict, List
 
 import pytest
 
 from corecache.bench import __main__ as cli
-from corecache.bench import compare, workloads
+from corecache.bench import compare, targets, workloads
 from corecache.bench.timing import clock_tick, grouped_median, percentile
 
 N = 20_000
@@ -268,9 +269,27 @@ def test_compare_reports_reference_drift(tmp_path: Any) -> None:
 def smoke_run(tmp_path_factory: Any) -> Dict[str, Any]:
     d = tmp_path_factory.mktemp("bench")
     path = str(d / "run.json")
-    assert cli.main(["--smoke", "--repeats", "1", "--threads", "1,2", "--json", path]) == 0
+    # every temporary file or folder of the run (the Redis server's folder,
+    # the memory subprocesses') lands in `scratch`, which must stay empty
+    scratch = tmp_path_factory.mktemp("scratch")
+    saved_tempdir, saved_env = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir = str(scratch)
+    os.environ["TMPDIR"] = str(scratch)
+    try:
+        status = cli.main(["--smoke", "--repeats", "1", "--threads", "1,2", "--json", path])
+    finally:
+        tempfile.tempdir = saved_tempdir
+        if saved_env is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = saved_env
+    assert status == 0
     with open(path) as f:
-        return {"path": path, "data": json.load(f), "dir": d}
+        return {"path": path, "data": json.load(f), "dir": d, "scratch": scratch}
+
+
+def test_smoke_leaves_no_temporary_files(smoke_run: Dict[str, Any]) -> None:
+    assert os.listdir(smoke_run["scratch"]) == []
 
 
 def test_smoke_every_section_runs_and_saves(smoke_run: Dict[str, Any]) -> None:
@@ -329,15 +348,16 @@ def test_distributed_figures_and_their_units() -> None:
         "remote": {"redis-py GET": 33000.0, "RedisStore.get": 35000.0},
         "ack": {"redis-py SET": 36000.0, "WriteBehindCache.set": 51000.0},
         "batch_seconds": {"get_many(1000)": 0.002, "1000 x get": 0.037},
-        "throughput": {"write-through (writer 1 ms/call)": 800.0,
-                       "write-behind, writer_many 1 ms/call": 11000.0},
+        "throughput": {"write-through": 800.0, "write-behind, writer": 2000.0,
+                       "write-behind, writer_many": 11000.0},
+        "writer_ms": 1.0, "sets": 1000,
         "round_trips": {"get_many(1000)": 1, "get_many(1000) server commands": "1 MGET"},
     }
     figs = {f.key: f for f in distributed.figures(results)}
     assert figs["distributed/remote/redis-py GET"].who == "redis-py"
     assert not figs["distributed/remote/redis-py GET"].ours
     assert figs["distributed/remote/RedisStore.get"].ours
-    assert figs["distributed/throughput/write-behind, writer_many 1 ms/call"].higher_is_better
+    assert figs["distributed/throughput/write-behind, writer_many"].higher_is_better
     assert not figs["distributed/batch_seconds/get_many(1000)"].higher_is_better
     assert figs["distributed/round_trips/get_many(1000)"].unit == "round trips"
     assert "distributed/round_trips/get_many(1000) server commands" not in figs
@@ -350,3 +370,245 @@ def test_distributed_figures_and_their_units() -> None:
         base["distributed/round_trips/get_many(1000)"], value=2.0)
     changes = compare.compare(compare.from_json(base), compare.from_json(cur))
     assert [c.key for c in changes if c.regression] == ["distributed/round_trips/get_many(1000)"]
+
+
+# ---- targets: checks, information and the exit status (synthetic figures) ----------
+
+def test_a_check_counts_from_the_mode_it_needs() -> None:
+    quick = targets.Target("q", targets.CHECK, "<= 1x", "1.10x", False)
+    slow = targets.Target("d", targets.CHECK, "<= 1x", "1.10x", False, needs="default")
+    info = targets.Target("i", targets.INFO, "<= 1x", "1.10x", False)
+    unmeasured = targets.Target("n", targets.CHECK, "<= 1x")
+    for t, counted in ((quick, {"quick", "default"}), (slow, {"default"}), (info, set()),
+                       (unmeasured, set())):
+        for mode in ("smoke", "quick", "default"):
+            assert t.counts(mode) is (mode in counted), (t.text, mode)
+    assert [quick.verdict(m) for m in ("smoke", "quick", "default")] == \
+        ["beyond", "MISSED", "MISSED"]
+    assert [slow.verdict(m) for m in ("smoke", "quick", "default")] == \
+        ["beyond", "beyond", "MISSED"]
+    assert slow.shown_kind("quick") == "info" and slow.shown_kind("default") == "check"
+    assert "a check in the default mode" in slow.note("quick")
+    assert info.verdict("default") == "beyond" and unmeasured.verdict("default") == "n/a"
+    met = targets.Target("m", targets.CHECK, "<= 1x", "0.90x", True)
+    assert met.verdict("quick") == "met" and met.verdict("smoke") == "within"
+
+
+def test_ratio_targets() -> None:
+    t = targets.ratio("TTL hit vs hit", 36.0, 30.0, 1.2)
+    assert (t.kind, t.limit, t.measured, t.met) == ("check", "<= 1.2x", "1.20x", True)
+    assert "36.0 vs 30.0 ns" in t.text
+    assert targets.ratio("x", 37.0, 30.0, 1.2).met is False
+    t = targets.ratio("speed-up", 95.0, 10.0, 10.0, at_least=True, unit="ms")
+    assert (t.limit, t.met) == (">= 10x", False)
+    for x, y in ((None, 1.0), (1.0, None), (1.0, 0.0), (float("nan"), 1.0)):
+        t = targets.ratio("x", x, y, 1.0, missing="needs the compiled core")
+        assert t.met is None and t.why == "needs the compiled core"
+        assert t.verdict("default") == "n/a"
+
+
+def test_legacy_tuples_are_read() -> None:
+    assert targets.as_target((True, "a")) == targets.Target("a", "check", met=True)
+    assert targets.as_target((False, "b")).verdict("quick") == "MISSED"
+    assert targets.as_target((None, "c")).kind == "info"
+
+
+def test_evaluate_render_and_exit_status() -> None:
+    rows = [targets.ratio("ok", 1.0, 2.0, 1.0),
+            targets.ratio("missed", 3.0, 2.0, 1.0),
+            targets.ratio("slow check", 3.0, 2.0, 1.0, needs="default"),
+            targets.ratio("peer", 3.0, 2.0, 1.0, kind=targets.INFO, why="a peer"),
+            (None, "legacy information")]
+    for mode, missed, checked in (("smoke", 0, 0), ("quick", 1, 2), ("default", 2, 3)):
+        ev = targets.evaluate(rows, mode)
+        assert (ev["missed"], ev["checked"]) == (missed, checked), mode
+        assert targets.exit_status(ev) == (3 if missed else 0)
+        text = targets.render(ev)
+        assert f"{checked} checks counted in this mode, {missed} missed" in text
+    text = targets.render(targets.evaluate(rows, "quick"))
+    assert row(text, "ok:") == ["check", "met", "<=", "1x", "0.50x"]
+    assert row(text, "missed: 3.0") == ["check", "MISSED", "<=", "1x", "1.50x"]
+    assert row(text, "slow check:") == ["info", "beyond", "<=", "1x", "1.50x"]
+    assert "[a check in the default mode]" in text
+    assert row(text, "peer:") == ["info", "beyond", "<=", "1x", "1.50x"]
+    assert "[a peer]" in text
+    assert row(text, "legacy information") == ["info", "n/a", "-", "-", "legacy"]
+    assert json.loads(json.dumps(targets.evaluate(rows, "quick")))["missed"] == 1
+    assert targets.exit_status(None) == 0
+
+
+def row(text: str, target: str) -> List[str]:
+    """kind, verdict, limit (two words) and measured of the row about `target`."""
+    found = [line for line in text.splitlines() if target in line]
+    assert len(found) == 1, (target, text)
+    return found[0].split()[:5]
+
+
+def _saved_run(tmp_path: Any, name: str, mode: str, ttl_hit: float) -> str:
+    """A saved run whose lru section holds a TTL hit of `ttl_hit` ns against
+    30 ns without (the TTL check's limit is 1.2x)."""
+    results = {"lru": {"c[k] hit": {"corecache[c]": 30.0, "lru-dict": 40.0},
+                       "c[k] hit (ttl)": {"corecache[c]": ttl_hit, "cachebox": 60.0}}}
+    figs = {**fig(30.0, key="lru/c[k] hit/corecache[c]"),
+            **fig(ttl_hit, key="lru/c[k] hit (ttl)/corecache[c]")}
+    return _write(tmp_path, name, figs, results=results, options={"mode": mode})
+
+
+def test_exit_status_follows_the_checks(tmp_path: Any, capsys: Any) -> None:
+    good = _saved_run(tmp_path, "good.json", "quick", 33.0)
+    bad = _saved_run(tmp_path, "bad.json", "quick", 45.0)
+    assert cli.main(["--from-json", good]) == 0
+    out = capsys.readouterr().out
+    assert row(out, "TTL hit vs hit without TTL") == ["check", "met", "<=", "1.2x", "1.10x"]
+    assert cli.main(["--from-json", bad]) == targets.EXIT_MISSED
+    out = capsys.readouterr().out
+    assert row(out, "TTL hit vs hit without TTL") == ["check", "MISSED", "<=", "1.2x", "1.50x"]
+    assert "1 missed: exit status 3" in out
+    # the same figures in --smoke count nothing
+    smoke = _write(tmp_path, "smoke.json", {}, options={"mode": "smoke"},
+                   results=json.load(open(bad))["results"])
+    assert cli.main(["--from-json", smoke]) == 0
+    # --compare keeps its own statuses, which come first: 0 compares equal
+    # (and the missed check still fails), 1 for a regression, 2 for nothing
+    assert cli.main(["--from-json", bad, "--compare", bad]) == targets.EXIT_MISSED
+    assert cli.main(["--from-json", bad, "--compare", good]) == 1
+    other = _write(tmp_path, "other.json", fig(1.0, key="pool/x/corecache[c]"))
+    assert cli.main(["--from-json", bad, "--compare", other]) == 2
+    assert cli.main(["--from-json", good, "--compare", good]) == 0
+
+
+@pytest.mark.parametrize("name, results, expect", [
+    ("lru_cache", {"hit, 1 int arg": {"corecache[c]": 20.0, "functools": 33.0, "fastcache": 10.0}},
+     {"hit, 1 int arg vs functools": ("check", True), "corecache vs fastcache": ("info", False)}),
+    ("metrics", {"corecache[c]": {"unregistered": 30.0, "registered": 33.0}},
+     {"corecache[c] c[k] hit registered vs unregistered": ("check", False)}),
+    ("pool", {"with acquire()": {"corecache[c]": 200.0}, "queue.Queue get+put": {"queue": 1000.0},
+              "queue.SimpleQueue get+put": {"queue": 100.0}},
+     {"1/6 of a queue.Queue": ("check", False), "3x a queue.SimpleQueue": ("check", True)}),
+    ("memory", {"entries": 1_000_000, "no ttl": {"corecache[c]": 70.0},
+                "ttl": {"corecache[c]": 100.0}},
+     {"no ttl": ("check", True), ", ttl": ("check", False)}),
+    ("workload", {"runs": {"zipf": {"corecache[c]": {"hit_rate": 0.6, "hit_p50": 50.0},
+                                    "cachebox": {"hit_rate": 0.6, "hit_p50": 40.0}}}},
+     {"LRU hit rates": ("check", True), "hit p50": ("info", False)}),
+])
+def test_sections_classify_their_targets(name: str, results: Dict[str, Any],
+                                         expect: Dict[str, Any]) -> None:
+    section = {s.NAME: s for s in cli.SECTIONS}[name]
+    rows = [targets.as_target(t) for t in section.targets(results)]
+    for part, (kind, met) in expect.items():
+        found = [t for t in rows if part in t.text]
+        assert len(found) == 1, (part, [t.text for t in rows])
+        assert (found[0].kind, found[0].met) == (kind, met), found[0]
+
+
+def test_distributed_targets_classified() -> None:
+    from corecache.bench import distributed
+    results = {
+        "local": {"LRUCache.get hit": 30.0, "NearCache.get local hit": 50.0,
+                  "ReadThroughCache.get local hit": 70.0},
+        "remote": {"redis-py GET": 30000.0, "RedisStore.get": 33000.0},
+        "ack": {"redis-py SET": 30000.0, "WriteBehindCache.set": 50000.0},
+        "batch_seconds": {"get_many(1000)": 0.002, "1000 x get": 0.03,
+                          "set_many(1000, ttl)": 0.004, "1000 x set(ttl)": 0.03},
+        "round_trips": {"get_many(1000)": 1, "set_many(1000, ttl)": 2},
+        "throughput": {"write-through": 900.0, "write-behind, writer": 1800.0,
+                       "write-behind, writer_many": 9000.0},
+        "writer_ms": 1.0, "sets": 1000,
+    }
+    rows = distributed.targets(results)
+    verdicts = {t.text.split(":")[0]: (t.kind, t.met) for t in rows}
+    assert verdicts["NearCache.get local hit vs LRUCache.get hit"] == ("check", True)
+    assert verdicts["ReadThroughCache.get local hit vs LRUCache.get hit"] == ("check", False)
+    assert verdicts["get_many(1000)"] == ("check", True)
+    assert verdicts["set_many(1000, ttl)"] == ("check", False)            # 2 round trips
+    assert verdicts["1,000 single calls vs one set_many(1000, ttl)"] == ("check", False)
+    wb = [t for t in rows if t.text.startswith("write-behind")]
+    assert [(t.kind, t.met, t.limit) for t in wb] == [("check", True, ">= 10x")]
+    assert "1.00 ms writer" in wb[0].text
+    coalescing = [t for t in rows if t.text.startswith("coalescing")]
+    assert [(t.kind, t.met) for t in coalescing] == [("info", True)]
+    assert verdicts["acknowledged write-behind set vs raw SET"] == ("check", False)
+    skipped = distributed.targets({"skipped": "no redis-server"})
+    assert [(t.kind, t.met, t.why) for t in skipped] == [("check", None, "no redis-server")]
+
+
+def test_the_writer_is_slow_against_the_machine_s_round_trip() -> None:
+    from corecache.bench import distributed
+    assert distributed.WRITER_ROUND_TRIPS >= 20 and distributed.MIN_WRITER_SECONDS == 0.001
+
+
+def test_help_lists_every_section_and_the_exit_statuses(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for section in cli.SECTIONS:
+        assert f"  {section.NAME} " in out, section.NAME
+    assert "distributed" in out and "3 when one" in out
+    assert cli.DURATION["quick"][1] in out
+
+
+def test_a_run_ends_with_the_time_it_took() -> None:
+    line = cli.took(95.4, "quick")
+    assert line.startswith("quick mode took 95.4 s (1 min 35 s)")
+    assert cli.DURATION["quick"][1] in line and "busier" not in line
+    assert "slower or busier" in cli.took(cli.DURATION["quick"][0] + 1, "quick")
+
+
+def test_smoke_run_saves_classified_targets(smoke_run: Dict[str, Any]) -> None:
+    saved = smoke_run["data"]["targets"]
+    assert saved["mode"] == "smoke" and saved["checked"] == 0 and saved["missed"] == 0
+    kinds = {r["kind"] for r in saved["rows"]}
+    assert kinds == {"check", "info"}
+    assert all(r["verdict"] != "MISSED" for r in saved["rows"])
+
+
+def test_slices_cover_the_stream_in_order() -> None:
+    from corecache.bench.timing import slices
+    keys = list(range(23))
+    parts = slices(keys)
+    assert len(parts) == 5 and [k for p in parts for k in p] == keys
+    assert {len(p) for p in parts} == {4, 5}
+    assert slices([1, 2]) == [[1], [2]]
+
+
+# ---- scripts/bench: a repeat run installs nothing while nothing changed ------------
+
+def _stamp(tree: Any, **env: str) -> str:
+    import subprocess
+    import sys
+    lib = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "scripts", "lib.sh")
+    r = subprocess.run(["bash", "-c", f'. "{lib}" && source_stamp "{sys.executable}"'],
+                       cwd=str(tree), env=dict(os.environ, **env), capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_the_install_stamp_follows_the_sources_only(tmp_path: Any) -> None:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isfile(os.path.join(root, "scripts", "lib.sh")):
+        pytest.skip("not a source tree")
+    for name, text in (("setup.py", "x"), ("pyproject.toml", "x"), ("csrc/cc_lru.c", "int x;"),
+                       ("corecache/__init__.py", "x = 1"), ("corecache/_lru.pyx", "y")):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    first = _stamp(tmp_path)
+    assert len(first) == 64 and _stamp(tmp_path) == first
+    # what a build or a run leaves in the tree changes nothing
+    (tmp_path / "corecache" / "_lru.c").write_text("generated")
+    (tmp_path / "corecache" / "_lru.cpython-311-x86_64-linux-gnu.so").write_text("built")
+    (tmp_path / "corecache" / "__pycache__").mkdir()
+    (tmp_path / "corecache" / "__pycache__" / "x.cpython-311.pyc").write_text("cached")
+    assert _stamp(tmp_path) == first
+    # a source, a C file, a build file or a build switch does
+    seen = {first}
+    for name in ("corecache/__init__.py", "csrc/cc_lru.c", "setup.py"):
+        (tmp_path / name).write_text((tmp_path / name).read_text() + "\n# changed")
+        seen.add(_stamp(tmp_path))
+    (tmp_path / "corecache" / "new.py").write_text("")
+    seen.add(_stamp(tmp_path))
+    seen.add(_stamp(tmp_path, CORECACHE_DEBUG_BUILD="1"))
+    assert len(seen) == 6

@@ -5,6 +5,10 @@ max_record_size, bad input, reentrancy; both implementations through the
 from __future__ import annotations
 
 import array
+import gc
+import sys
+import sysconfig
+import weakref
 import io
 import os
 import random
@@ -458,3 +462,98 @@ def test_a_readinto_that_keeps_the_view_cannot_write_later(impl):
     assert got == [b"hi"]
     with pytest.raises(ValueError):
         kept[0][0] = 1           # released: operation on a released view
+
+
+def test_a_long_record_grows_into_a_new_buffer_not_under_a_kept_view(impl):
+    # readinto keeps a slice of the view it was given (a slice outlives the
+    # release of the original); the record is longer than chunk_size, so
+    # the buffer has to grow.  Growing in place would leave the slice over
+    # freed memory (or aliasing the chunk); a new buffer leaves it over the
+    # old one, still alive, and the chunk untouched by writes through it.
+    class Keeper(io.RawIOBase):
+        def __init__(self) -> None:
+            self.f = io.BytesIO(b"x" * 20000 + b"\n" + b"y" * 10 + b"\n")
+            self.kept: List[memoryview] = []
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: Any) -> int:
+            self.kept.append(b[:16])
+            return self.f.readinto(b)
+
+    r = Keeper()
+    chunks = list(impl.StreamChunker(r, 4096, delimiter=b"\n"))
+    assert [len(c) for c in chunks] == [20001, 11]
+    assert all(len(bytes(view)) == 16 for view in r.kept)
+    # the slice kept by the first read is over the buffer before it grew
+    r.kept[0][:8] = b"z" * 8
+    assert bytes(chunks[0]) == b"x" * 20000 + b"\n"
+    assert bytes(chunks[1]) == b"y" * 10 + b"\n"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="__buffer__ is 3.12+")
+def test_a_chunker_in_a_reference_cycle_is_collected_cleanly(impl, unraisable):
+    # The piece being read refers back to the chunker: chunker -> its view
+    # of the piece -> piece -> chunker.  The chunker is older than the
+    # piece, so the collector clears it first, while it still holds an
+    # export of the view; clearing must release that export, not just drop
+    # the reference (the view then complains it is freed while exported).
+    class Piece:
+        def __init__(self, chunker: Any) -> None:
+            self.data = bytearray(b"ab\n" * 20)
+            self.chunker = chunker
+
+        def __buffer__(self, flags: int) -> memoryview:
+            return memoryview(self.data)
+
+    class Pieces:
+        chunker: Any = None
+
+        def __iter__(self) -> "Pieces":
+            return self
+
+        def __next__(self) -> Piece:
+            return Piece(self.chunker)
+
+    pieces = Pieces()
+    c = impl.StreamChunker(pieces, 8, delimiter=b"\n")
+    pieces.chunker = c
+    next(c)
+    pieces.chunker = None          # only the current piece refers back now
+    ref = weakref.ref(c)
+    del c, pieces
+    gc.collect()
+    assert ref() is None
+    assert unraisable == []
+
+
+def _tp_clear(obj: Any) -> None:
+    """Call type(obj)->tp_clear(obj), as the collector does on a cycle (the
+    order in which it clears a cycle's members is not something a test can
+    choose, so this calls the slot itself)."""
+    import ctypes
+    offset = 24 * ctypes.sizeof(ctypes.c_void_p)    # PyTypeObject.tp_clear
+    slot = ctypes.c_void_p.from_address(id(type(obj)) + offset).value
+    assert slot, "no tp_clear"
+    ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.py_object)(slot)(obj)
+
+
+@pytest.mark.c_extension
+@pytest.mark.skipif(bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+                    reason="PyTypeObject offsets of the default build")
+@pytest.mark.parametrize("kind", ["bytes-like", "pieces"])
+def test_clearing_a_chunker_releases_its_exports(kind, unraisable):
+    from corecache import _impl
+    mod = _impl.compiled_module("chunk")
+    if mod is None:
+        pytest.skip("no compiled module")
+    data = bytearray(b"ab\n" * 100)
+    source = data if kind == "bytes-like" else iter([data])
+    c = mod.StreamChunker(source, 8, delimiter=b"\n")
+    next(c)
+    _tp_clear(c)
+    assert unraisable == []
+    data.extend(b"!")              # nothing exports it any more
+    with pytest.raises(StopIteration):
+        next(c)

@@ -9,17 +9,8 @@ import weakref
 
 import pytest
 
-from corecache._cleaner import cleaner
-from conftest import FakeClock
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
+from corecache._lru_cleaner import cleaner
+from conftest import FakeClock, wait_for
 
 
 def test_expired_entries_are_removed_within_one_interval(impl, recorder):
@@ -56,8 +47,10 @@ def test_cleaner_work_is_proportional_to_what_expired(impl):
     clock.tick(2)
     hashes[0] = 0
     assert c.expire() == 10
-    # no key was even hashed: expiry pops a heap, it does not scan or look up
-    assert hashes[0] == 0
+    # expiry pops a heap, it does not scan: no key but the expired ones is
+    # even hashed (the pure twin hashes each of those once to remove it
+    # from its index; the compiled core keeps the hash and hashes none)
+    assert hashes[0] <= 10
 
 
 def test_cleaner_holds_caches_weakly(impl):

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from conftest import FakeClock
+from conftest import FakeClock, wait_for
 
 
 def test_eight_threads_of_mixed_operations(impl):
@@ -301,3 +301,243 @@ def test_concurrent_get_or_set_on_many_keys(impl):
     for t in threads:
         t.join()
     assert c._check() and len(c) <= 50
+
+
+@pytest.fixture
+def switch_often():
+    """Thread switches as often as the interpreter allows, so that any window
+    between a check and an update is hit."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(old)
+
+
+def _builds_per_key(get, keys=300, threads=8):
+    built: dict = {}
+    lock = threading.Lock()
+    start = threading.Barrier(threads)
+
+    def factory_for(k):
+        def factory():
+            with lock:
+                built[k] = built.get(k, 0) + 1
+            return k * 2
+        return factory
+
+    def worker(seed):
+        for k in range(keys):
+            start.wait()            # every thread misses each key at once
+            assert get(k, factory_for(k)) == k * 2
+
+    ts = [threading.Thread(target=worker, args=(s,)) for s in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return built
+
+
+def test_get_or_set_builds_each_key_once_under_contention(impl, switch_often):
+    c = impl.LRUCache(1000)
+    built = _builds_per_key(c.get_or_set)
+    assert sorted(built) == list(range(300))
+    assert {k: n for k, n in built.items() if n != 1} == {}
+    s = c.stats()
+    assert s.hits + s.misses == 8 * 300 and s.size == 300
+
+
+def test_single_flight_lru_cache_builds_each_key_once_under_contention(impl, switch_often):
+    factories = {}
+
+    @impl.lru_cache(maxsize=1000, single_flight=True)
+    def f(k):
+        return factories[k]()
+
+    def get(k, factory):
+        factories[k] = factory
+        return f(k)
+
+    built = _builds_per_key(get)
+    assert {k: n for k, n in built.items() if n != 1} == {}
+    info = f.cache_info()
+    assert info.hits + info.misses == 8 * 300 and info.currsize == 300
+
+
+def _waiting_in_a_flight(thread):
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == "wait" and frame.f_code.co_filename.endswith("_flight.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_leader_interrupted_hands_the_key_to_a_waiter(impl):
+    c = impl.LRUCache(10)
+    entered, release = threading.Event(), threading.Event()
+    results = []
+
+    def leader_factory():
+        entered.set()
+        release.wait()
+        raise KeyboardInterrupt        # not an Exception: waiters do not inherit it
+
+    def leader():
+        try:
+            c.get_or_set("k", leader_factory)
+        except KeyboardInterrupt:
+            results.append("leader interrupted")
+
+    def waiter():
+        results.append(c.get_or_set("k", lambda: "built by the waiter"))
+
+    t1 = threading.Thread(target=leader)
+    t1.start()
+    entered.wait()
+    t2 = threading.Thread(target=waiter)
+    t2.start()
+    try:
+        assert wait_for(lambda: _waiting_in_a_flight(t2), timeout=30)
+    finally:
+        release.set()
+    t1.join()
+    t2.join()
+    assert sorted(results) == ["built by the waiter", "leader interrupted"]
+    assert c["k"] == "built by the waiter"
+
+
+# ---- user code in __del__ of what the cache lets go (issue: the pure twin ran
+# it in the middle of an update) --------------------------------------------------
+
+class OnDel:
+    """A value whose __del__ runs `action` (once)."""
+
+    def __init__(self, action):
+        self.action = action
+
+    def __del__(self):
+        action, self.action = self.action, None
+        if action is not None:
+            action()
+
+
+def test_del_of_an_overwritten_value_that_pops_its_own_key(impl):
+    c = impl.LRUCache(10)
+    c["k"] = OnDel(lambda: c.pop("k", None))
+    c["k"] = "new"                   # the old value goes: its __del__ pops "k"
+    assert c._check() and list(c) == [k for k in c] and len(c) == len(list(c))
+    assert "k" not in c and len(c) == 0
+
+
+def test_del_calling_len_during_a_purge(impl, clock):
+    c = impl.LRUCache(10, default_ttl=1, clock=clock)
+    seen = []
+    for i in range(5):
+        c[i] = OnDel(lambda: seen.append(len(c)))
+    clock.tick(2)
+    c["fresh"] = 1                   # purges the five: each __del__ calls len()
+    assert c._check() and len(c) == 1 and len(seen) == 5
+
+
+def test_del_calling_clear_during_an_eviction(impl):
+    c = impl.LRUCache(3)
+    c["a"] = OnDel(lambda: c.clear())
+    c["b"], c["c"] = 1, 2
+    c["d"] = 3                       # evicts "a": its __del__ clears the cache
+    assert c._check() and len(c) == 0 and list(c) == []
+    c["e"] = 4
+    assert c._check() and list(c) == ["e"]
+
+
+def test_del_setting_a_ttl_entry_after_clear(impl, clock):
+    c = impl.LRUCache(10, clock=clock)
+    c["a"] = OnDel(lambda: c.set("t", 1, ttl=1))
+    c.clear()                        # "a" goes; its __del__ adds a TTL entry
+    assert c._check() and list(c) == ["t"]
+    clock.tick(2)
+    assert len(c) == 0 and c._check() and c.stats().size == 0
+
+
+def test_deleted_values_are_released_at_once(impl):
+    import weakref
+
+    class Blob:
+        pass
+
+    c = impl.LRUCache(1000, default_ttl=60)
+    refs = []
+    for i in range(300):
+        b = Blob()
+        refs.append(weakref.ref(b))
+        c[i] = b
+    del b
+    for i in range(300):
+        del c[i]
+    assert sum(r() is not None for r in refs) == 0
+    assert c._check()
+
+
+def test_unbounded_lru_cache_result_whose_del_clears_while_replaced(impl):
+    calls = []
+
+    @impl.lru_cache(maxsize=None)
+    def f(n):
+        calls.append(n)
+        if len(calls) == 1:
+            # the same key again while computing: the inner result is stored,
+            # then replaced by the outer one (unbounded caches replace), and
+            # the replaced result's __del__ clears the cache
+            f(n)
+            return "outer"
+        return OnDel(f.cache_clear)
+
+    assert f(1) == "outer"
+    assert f._check()
+    assert f.cache_info().currsize in (0, 1)
+
+
+class OnDelKey(OnDel):
+    """A key whose __del__ runs `action` (once)."""
+
+    def __init__(self, n, action):
+        super().__init__(action)
+        self.n = n
+
+    def __hash__(self):
+        return hash(self.n)
+
+    def __eq__(self, other):
+        return isinstance(other, OnDelKey) and other.n == self.n
+
+
+def test_del_calling_len_while_stale_expiry_items_are_dropped(impl, clock):
+    # deleted TTL entries leave stale items in the twin's expiry heap; a
+    # purge that drops them must not be where their __del__ runs
+    c = impl.LRUCache(10, default_ttl=1, clock=clock)
+    seen = []
+    for i in range(5):
+        c[i] = OnDel(lambda: seen.append(len(c)))
+    for i in range(5):
+        c.touch(i, 0.5)              # new deadlines: the old items go stale
+    clock.tick(2)
+    assert len(c) == 0 and c._check() and len(seen) == 5
+
+
+def test_del_of_an_evicted_key_that_clears_the_cache(impl):
+    c = impl.LRUCache(3)
+    c[OnDelKey(1, lambda: c.clear())] = 1
+    c["b"], c["c"] = 1, 2
+    c["d"] = 3                       # evicts the key: its __del__ clears
+    assert c._check() and len(c) == 0
+    c["e"] = 4
+    assert c._check() and list(c) == ["e"]
+
+
+def test_del_of_a_cleared_key_that_sets_a_ttl_entry(impl, clock):
+    c = impl.LRUCache(10, clock=clock)
+    c[OnDelKey(1, lambda: c.set("t", 1, ttl=1))] = 1
+    c.clear()
+    assert c._check() and list(c) == ["t"]
+    clock.tick(2)
+    assert len(c) == 0 and c._check()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -163,7 +164,7 @@ def test_store_refusals_are_misses_and_logged(caplog):
     store = MemoryStore(serializer="pickle", secret_key=KEY)
     store.set("k", {"a": 1})
     # someone writes an unsigned pickle under the key
-    store._put("k", pickle.dumps(Boom()), None, None)
+    store.put("k", pickle.dumps(Boom()), None, None)
     with caplog.at_level(logging.WARNING, logger="corecache.distributed"):
         assert store.get("k", "default") == "default"
     assert "discarding the stored value of key 'k'" in caplog.text
@@ -213,8 +214,8 @@ def test_namespaced_keys_never_collide(redis_server_session, pairs):
         stores = {ns: RedisStore(client, namespace=ns) for ns in {"ns", "ns2", "other"}}
         for i, (ns, key) in enumerate(pairs):
             stores[ns].set(key, i)
-            stores[ns]._lock("load", key, 5)
-            stores[ns]._wb_enqueue(key, b"v" + b"-1", None, 0, None)
+            stores[ns].lock(key, "token", 5)
+            stores[ns].queue_push(key, b"v" + b"-1", None, 0, "00")
         for i, (ns, key) in enumerate(pairs):
             # the write-behind enqueue overwrote the value with -1; the lock
             # and the queue live elsewhere
@@ -228,3 +229,74 @@ def test_namespaced_keys_never_collide(redis_server_session, pairs):
     finally:
         client.flushall()
         client.close()
+
+
+# ---- issue 13: values bound to where they are stored -------------------------
+
+
+@pytest.mark.redis
+def test_get_many_decodes_each_value_on_its_own(make_store):
+    """Raw values that are each invalid JSON but valid once joined are each
+    a miss, through get and get_many alike (they were spliced into one)."""
+    store = make_store()
+    store.put_many([("a", b"[1"), ("b", b"2]"), ("c", b"3,4"), ("d", b"5")], None, None)
+    assert [store.get(k, "miss") for k in "abcd"] == ["miss", "miss", "miss", 5]
+    assert store.get_many("abcd") == {"d": 5}
+    assert store.corrupt >= 6
+
+
+@pytest.mark.redis
+def test_a_signed_pickle_is_bound_to_its_key_and_namespace(make_store):
+    """A signed value copied under another key, or into another namespace
+    with the same secret, is refused: it would grant admin rights."""
+    app = make_store(namespace="app", serializer="pickle", secret_key=KEY)
+    other = make_store(namespace="other", serializer="pickle", secret_key=KEY)
+    app.set("admin_session", {"role": "admin"})
+    app.set("guest_session", {"role": "guest"})
+    stolen = app.fetch("admin_session")
+    app.put("guest_session", stolen, None, None)           # a raw copy, as redis-cli COPY
+    other.put("guest_session", stolen, None, None)
+    assert app.get("guest_session", "refused") == "refused"
+    assert other.get("guest_session", "refused") == "refused"
+    assert app.get("admin_session") == {"role": "admin"}   # where it was made, it reads
+    assert app.corrupt >= 1 and other.corrupt >= 1
+
+
+def test_a_signed_pickle_is_refused_after_its_signed_expiry():
+    """The expiry is signed too: a value kept past it (PERSIST, or a copy
+    without TTL) is refused once the grace for clock skew has passed."""
+    from corecache.distributed import serializers
+    s = PickleSerializer(KEY)
+    now_ms = int(time.time() * 1000)
+    fresh = s.dumps({"role": "admin"}, ("app", "k"), now_ms + 60_000)
+    assert s.loads(fresh, ("app", "k")) == {"role": "admin"}
+    late = s.dumps({"role": "admin"}, ("app", "k"), now_ms - serializers.EXPIRY_GRACE_MS - 1)
+    with pytest.raises(CorruptValue, match="expired"):
+        s.loads(late, ("app", "k"))
+    assert s.loads(late, ("app", "k"), check_expiry=False) == {"role": "admin"}
+    with pytest.raises(CorruptValue, match="bad signature"):
+        s.loads(fresh, ("app", "other key"))
+    with pytest.raises(CorruptValue, match="bad signature"):
+        s.loads(fresh, ("ap", "pk"))                        # no ambiguity in the framing
+    forever = s.dumps([1], ("app", "k"))
+    assert s.loads(forever, ("app", "k")) == [1]
+
+
+@pytest.mark.redis
+def test_a_signed_pickle_stored_with_a_ttl_expires_with_it(fresh_redis):
+    """Stored with a TTL of 50 ms, a value kept alive by PERSIST is refused
+    after its signed expiry (plus the grace for clock skew)."""
+    from corecache.distributed import RedisStore, serializers
+    from redis_servers import quick_client
+    raw = quick_client(fresh_redis.port)
+    store = RedisStore(quick_client(fresh_redis.port), serializer="pickle", secret_key=KEY)
+    try:
+        store.set("session", {"user": 1}, ttl=0.05)
+        raw.persist("corecache:session")                   # someone keeps it alive
+        time.sleep(0.05 + serializers.EXPIRY_GRACE_MS / 1000 + 0.1)
+        assert raw.exists("corecache:session")
+        assert store.get("session", "refused") == "refused"
+    finally:
+        raw.close()
+        store.client.close()
+        store.close()

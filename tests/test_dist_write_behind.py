@@ -1,6 +1,7 @@
 """WriteBehindCache: coalescing, batching, retries, backpressure, flush and
-close, reads of pending writes, takeover of a dead flusher's claims.  The
-kill -9 recovery with real processes is in test_dist_processes.py."""
+close, reads of pending writes, takeover of a dead flusher's claims, in
+both styles (the ``dist`` fixture, dist_styles.py).  The kill -9 recovery
+with real processes is in test_dist_processes.py."""
 from __future__ import annotations
 
 import os
@@ -12,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corecache.distributed import (MemoryStore, PendingLimitReached, PendingWritesError,
-                                   WriteBehindCache)
+                                   RedisStore, WriteBehindCache, WritesLostError)
+from dist_helpers import SlotMigration, wait_for
+from corecache.distributed.stores import parse_record
 
 pytestmark = pytest.mark.redis
 
@@ -29,8 +32,10 @@ class Writer:
         self.delay = delay
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()
 
     def _maybe_fail(self):
+        self.entered.set()
         self.gate.wait(30)
         if self.delay:
             time.sleep(self.delay)
@@ -58,10 +63,10 @@ class Writer:
             self.db.pop(key, None)
 
 
-def test_coalesces_and_batches(make_store, impl):
-    store = make_store()
+def test_coalesces_and_batches(dist, make_store, impl):
+    store = dist.make_store()
     w = Writer()
-    wb = WriteBehindCache(store, writer_many=w.many, batch_size=100, flush_interval=30,
+    wb = dist.WriteBehindCache(store, writer_many=w.many, batch_size=100, flush_interval=30,
                           local=impl.LRUCache(100))
     try:
         for i in range(1000):
@@ -82,10 +87,10 @@ def test_coalesces_and_batches(make_store, impl):
         wb.close()
 
 
-def test_writer_per_key_in_batches_of_batch_size(make_store):
-    store = make_store()
+def test_writer_per_key_in_batches_of_batch_size(dist, make_store):
+    store = dist.make_store()
     w = Writer()
-    wb = WriteBehindCache(store, w, batch_size=7, flush_interval=30)
+    wb = dist.WriteBehindCache(store, w, batch_size=7, flush_interval=30)
     try:
         wb.set_many({f"k{i}": i for i in range(20)})
         wb.flush(10)
@@ -95,9 +100,9 @@ def test_writer_per_key_in_batches_of_batch_size(make_store):
         wb.close()
 
 
-def test_a_full_batch_is_written_without_waiting_for_the_interval(make_store):
+def test_a_full_batch_is_written_without_waiting_for_the_interval(dist, make_store):
     w = Writer()
-    wb = WriteBehindCache(make_store(), writer_many=w.many, batch_size=5, flush_interval=30)
+    wb = dist.WriteBehindCache(dist.make_store(), writer_many=w.many, batch_size=5, flush_interval=30)
     try:
         for i in range(5):
             wb.set(f"k{i}", i)
@@ -109,9 +114,9 @@ def test_a_full_batch_is_written_without_waiting_for_the_interval(make_store):
         wb.close()
 
 
-def test_retries_with_backoff_until_written(make_store):
+def test_retries_with_backoff_until_written(dist, make_store):
     w = Writer(fail=3)
-    wb = WriteBehindCache(make_store(), w, flush_interval=0.01, retry_base=0.01, retry_max=0.05)
+    wb = dist.WriteBehindCache(dist.make_store(), w, flush_interval=0.01, retry_base=0.01, retry_max=0.05)
     try:
         wb.set("a", 1)
         wb.flush(10)
@@ -122,14 +127,14 @@ def test_retries_with_backoff_until_written(make_store):
         wb.close()
 
 
-def test_flush_timeout_says_what_is_left_and_keeps_it(make_store):
-    store = make_store()
+def test_flush_timeout_says_what_is_left_and_keeps_it(dist, make_store):
+    store = dist.make_store()
     w = Writer(fail=10 ** 6)
-    wb = WriteBehindCache(store, w, flush_interval=0.01, retry_base=0.01, retry_max=0.02)
+    wb = dist.WriteBehindCache(store, w, flush_interval=0.01, retry_base=0.01, retry_max=0.02)
     try:
         wb.set("a", 1)
         wb.set("b", 2)
-        with pytest.raises(PendingWritesError) as info:
+        with pytest.raises(dist.PendingWritesError) as info:
             wb.flush(0.3)
         assert sorted(info.value.keys) == ["a", "b"]
         assert isinstance(info.value.last_error, IOError)
@@ -140,13 +145,13 @@ def test_flush_timeout_says_what_is_left_and_keeps_it(make_store):
     finally:
         wb.close()
     w2 = Writer(fail=10 ** 6)
-    wb2 = WriteBehindCache(store, w2, flush_interval=0.01, retry_base=0.01)
+    wb2 = dist.WriteBehindCache(store, w2, flush_interval=0.01, retry_base=0.01)
     wb2.set("c", 3)
-    with pytest.raises(PendingWritesError):
+    with pytest.raises(dist.PendingWritesError):
         wb2.close(timeout=0.2)                          # close stops anyway, and says so
-    assert store._wb_records(["c"]) == [b"v3"]          # left in the store for the next one
+    assert [parse_record(r)[2] for r in store.queue_records(["c"])] == [b"v3"]   # left queued
     w3 = Writer()
-    wb3 = WriteBehindCache(store, w3, flush_interval=0.01)
+    wb3 = dist.WriteBehindCache(store, w3, flush_interval=0.01)
     try:
         deadline = time.monotonic() + 5
         while "c" not in w3.db and time.monotonic() < deadline:
@@ -156,17 +161,17 @@ def test_flush_timeout_says_what_is_left_and_keeps_it(make_store):
         wb3.close()
 
 
-def test_backpressure_at_max_pending(make_store):
-    store = make_store()
+def test_backpressure_at_max_pending(dist, make_store):
+    store = dist.make_store()
     w = Writer()
     w.gate.clear()                                      # the writer hangs
-    wb = WriteBehindCache(store, w, max_pending=3, block_timeout=0.2, flush_interval=0.01)
+    wb = dist.WriteBehindCache(store, w, max_pending=3, block_timeout=0.2, flush_interval=0.01)
     try:
         for k in "abc":
             wb.set(k, 1)
         wb.set("a", 2)                                  # a pending key coalesces: fine
         t0 = time.monotonic()
-        with pytest.raises(PendingLimitReached, match="max_pending=3"):
+        with pytest.raises(dist.PendingLimitReached, match="max_pending=3"):
             wb.set("d", 1)
         assert time.monotonic() - t0 >= 0.2
         assert store.get("d") is None                   # not cached either
@@ -180,12 +185,12 @@ def test_backpressure_at_max_pending(make_store):
         wb.close()
 
 
-def test_reads_see_pending_writes_and_deletes(make_store):
-    store = make_store()
+def test_reads_see_pending_writes_and_deletes(dist, make_store):
+    store = dist.make_store()
     w = Writer()
     w.gate.clear()
     loads = []
-    wb = WriteBehindCache(store, w, deleter=w.delete, ttl=0.05, flush_interval=30,
+    wb = dist.WriteBehindCache(store, w, deleter=w.delete, ttl=0.05, flush_interval=30,
                           loader=lambda k: loads.append(k) or "from the database")
     try:
         wb.set("a", "new")
@@ -208,10 +213,10 @@ def test_reads_see_pending_writes_and_deletes(make_store):
         wb.close()
 
 
-def test_delete_without_deleter_only_evicts(make_store):
-    store = make_store()
+def test_delete_without_deleter_only_evicts(dist, make_store):
+    store = dist.make_store()
     w = Writer()
-    wb = WriteBehindCache(store, w, flush_interval=0.01)
+    wb = dist.WriteBehindCache(store, w, flush_interval=0.01)
     try:
         wb.set("a", 1)
         assert wb.delete("a") is True
@@ -221,18 +226,18 @@ def test_delete_without_deleter_only_evicts(make_store):
         wb.close()
 
 
-def test_a_dead_flushers_claims_are_taken_over(make_store):
+def test_a_dead_flushers_claims_are_taken_over(dist, make_store):
     """Claims of a consumer that stopped (died) go back to the queue when
     their lease runs out, and another instance writes them."""
-    store = make_store()
-    store._wb_enqueue("a", b"v1", None, 0, None)
-    store._wb_enqueue("b", b"v2", None, 0, None)
-    items, _, _ = store._wb_claim("dead consumer", 10, 0.3)
+    store = dist.make_store()
+    store.queue_push("a", b"v1", None, 0, "00")
+    store.queue_push("b", b"v2", None, 0, "00")
+    items, _, _, _ = store.queue_claim("dead consumer", 10, 0.3)
     assert len(items) == 2
     w = Writer()
-    wb = WriteBehindCache(store, w, flush_interval=0.05, lease=1)
+    wb = dist.WriteBehindCache(store, w, flush_interval=0.05, lease=1)
     try:
-        if isinstance(store, MemoryStore):
+        if dist.is_memory(store):
             time.sleep(0.35)
         deadline = time.monotonic() + 5
         while len(w.db) < 2 and time.monotonic() < deadline:
@@ -242,16 +247,16 @@ def test_a_dead_flushers_claims_are_taken_over(make_store):
         wb.close()
 
 
-def test_a_slow_writer_keeps_its_lease(make_store):
-    store = make_store()
+def test_a_slow_writer_keeps_its_lease(dist, make_store):
+    store = dist.make_store()
     w = Writer(delay=1.0)
-    wb = WriteBehindCache(store, w, flush_interval=0.01, lease=0.6)
+    wb = dist.WriteBehindCache(store, w, flush_interval=0.01, lease=0.6)
     other = Writer()
     wb2 = None
     try:
         wb.set("a", 1)
         time.sleep(0.1)                                 # wb is writing it now
-        wb2 = WriteBehindCache(store, other, flush_interval=0.01, lease=0.6)
+        wb2 = dist.WriteBehindCache(store, other, flush_interval=0.01, lease=0.6)
         wb.flush(10)
         time.sleep(0.1)
         assert w.calls == [("a", 1)] and other.calls == []
@@ -261,24 +266,24 @@ def test_a_slow_writer_keeps_its_lease(make_store):
             wb2.close()
 
 
-def test_closed_cache_refuses_writes(make_store):
-    wb = WriteBehindCache(make_store(), Writer())
+def test_closed_cache_refuses_writes(dist, make_store):
+    wb = dist.WriteBehindCache(dist.make_store(), Writer())
     wb.close()
     wb.close()
     with pytest.raises(RuntimeError, match="closed"):
         wb.set("a", 1)
 
 
-def test_validation(make_store):
-    store = make_store()
+def test_validation(dist, make_store):
+    store = dist.make_store()
     with pytest.raises(TypeError, match="writer= or writer_many="):
-        WriteBehindCache(store)
+        dist.WriteBehindCache(store)
     with pytest.raises(ValueError, match="batch_size"):
-        WriteBehindCache(store, Writer(), batch_size=0)
+        dist.WriteBehindCache(store, Writer(), batch_size=0)
     with pytest.raises(ValueError, match="lease"):
-        WriteBehindCache(store, Writer(), lease=-1)
+        dist.WriteBehindCache(store, Writer(), lease=-1)
     with pytest.raises(TypeError, match="JSON"):
-        wb = WriteBehindCache(store, Writer())
+        wb = dist.WriteBehindCache(store, Writer())
         try:
             wb.set("a", object())
         finally:
@@ -324,11 +329,10 @@ def test_coalescing_semantics(operations, batch_size):
             assert seen and seen[-1] == made[key][-1]
 
 
-def test_write_behind_sets_invalidate_near_caches(make_store, impl):
-    from corecache.distributed import NearCache
-    store = make_store()
-    near = NearCache(store, local=impl.LRUCache(10, default_ttl=60))
-    wb = WriteBehindCache(store, Writer(), flush_interval=0.01)
+def test_write_behind_sets_invalidate_near_caches(dist, make_store, impl):
+    store = dist.make_store()
+    near = dist.NearCache(store, local=impl.LRUCache(10, default_ttl=60))
+    wb = dist.WriteBehindCache(store, Writer(), flush_interval=0.01)
     try:
         wb.set("k é/\"", 1)
         time.sleep(0.05)
@@ -341,3 +345,167 @@ def test_write_behind_sets_invalidate_near_caches(make_store, impl):
     finally:
         wb.close()
         near.close()
+
+
+# ---- issue 13: versions, lost queues, bounded memory, close, migrations --------
+
+
+def test_a_versioned_writer_gets_versions_that_grow(dist, make_store):
+    store = dist.make_store()
+    calls = []
+    wb = dist.WriteBehindCache(store, lambda k, v, ver: calls.append((k, v, ver)), versioned=True,
+                          deleter=lambda k, ver: calls.append((k, None, ver)),
+                          flush_interval=0.01)
+    batches = []
+    many = dist.WriteBehindCache(dist.make_store(namespace="many"),   # a queue of its own
+                            writer_many=lambda values, versions: batches.append(
+                                (values, versions)), versioned=True, flush_interval=0.01)
+    try:
+        for i in range(4):
+            wb.set("a", i)
+            wb.flush(10)
+        wb.delete("a")
+        wb.flush(10)
+        assert [(k, v) for k, v, _ in calls] == [("a", 0), ("a", 1), ("a", 2), ("a", 3),
+                                                ("a", None)]
+        versions = [ver for _, _, ver in calls]
+        assert versions == sorted(set(versions)) and versions[0] > 10 ** 15   # microseconds
+        many.set_many({"x": 1, "y": 2})
+        many.flush(10)
+        values = {k: v for vs, _ in batches for k, v in vs.items()}
+        got = {k: ver for _, vers in batches for k, ver in vers.items()}
+        assert values == {"x": 1, "y": 2} and set(got) == {"x", "y"}
+        assert min(got.values()) > versions[-1]
+    finally:
+        wb.close()
+        many.close()
+
+
+def _lose_queue(store):
+    """What a restart without persistence does to the queue (FLUSHALL on
+    a real server, every node of a cluster)."""
+    if "MemoryStore" in type(getattr(store, "_obj", store)).__name__:
+        store.lose_queue()
+    else:
+        store.client.flushall()
+
+
+def test_flush_names_the_writes_the_store_lost(dist, make_store):
+    """The store loses its queue (200 acknowledged writes, a batch of them
+    being written): flush() raised nothing and close() returned normally.
+    Now it raises WritesLostError naming exactly the writes nobody wrote."""
+    store = dist.make_store()
+    w = Writer()
+    w.gate.clear()
+    wb = dist.WriteBehindCache(store, w, flush_interval=0.01, batch_size=50)
+    try:
+        acked = {f"k{i}": i for i in range(200)}
+        for k, v in acked.items():
+            wb.set(k, v)
+        assert w.entered.wait(10)            # a batch is being written
+        _lose_queue(store)
+        w.gate.set()
+        with pytest.raises(dist.WritesLostError) as info:
+            wb.flush(10)
+        lost, written = set(info.value.lost), set(w.db)
+        assert lost | written == set(acked) and not lost & written and len(lost) >= 100
+        assert info.value.keys == []
+        text = str(info.value)
+        assert "lost by the store" in text and "still pending" not in text
+        assert wb.stats().lost_writes == len(lost)
+        print(f"\n[fault run] queue lost with 200 acknowledged: written {len(written)}, "
+              f"lost {len(lost)} (all named by flush)")
+        wb.flush(10)                         # reported once
+        wb.set("after", 1)
+        wb.flush(10)
+        assert w.db["after"] == 1
+    finally:
+        w.gate.set()
+        wb.close()
+
+
+def test_unsettled_writes_stay_bounded_with_two_instances(dist, make_store):
+    """Two instances set shared keys: each kept every key the other one
+    flushed until flush() (about a quarter of the sets each).  Now each
+    forgets its writes as soon as they are written or replaced."""
+    store = dist.make_store()
+    a = dist.WriteBehindCache(store, lambda k, v: None, flush_interval=0.01, batch_size=500)
+    b = dist.WriteBehindCache(store, lambda k, v: None, flush_interval=0.01, batch_size=500)
+    try:
+        for i in range(6000):
+            (a if i % 2 else b).set(f"k{i % 1500}", i)
+        assert wait_for(lambda: store.queue_count() == 0, 30)
+        assert wait_for(lambda: len(a._mine) + len(b._mine) == 0, 10), (len(a._mine),
+                                                                        len(b._mine))
+    finally:
+        a.close()
+        b.close()
+
+
+def test_close_never_returns_while_its_flusher_may_still_write(dist, make_store):
+    """close() gave up on its flusher after 5 s and returned while the
+    writer it had called was still running (and would write later)."""
+    store = dist.make_store()
+    w = Writer()
+    w.gate.clear()
+    wb = dist.WriteBehindCache(store, w, flush_interval=0.01)
+    wb.set("a", 1)
+    assert w.entered.wait(10)
+    done = threading.Event()
+    box = {}
+
+    def close():
+        try:
+            wb.close(timeout=0.1)
+        except BaseException as exc:  # noqa: B902
+            box["error"] = exc
+        box["written when close returned"] = dict(w.db)
+        done.set()
+    t = threading.Thread(target=close)
+    t.start()
+    try:
+        assert not done.wait(6.0)            # still waiting for the writer
+    finally:
+        w.gate.set()
+        t.join(10)
+    assert box == {"written when close returned": {"a": 1}}   # written, so no error
+
+
+def test_write_behind_sets_wait_through_a_migration_of_their_queue(redis_cluster):
+    """The queue's slot is halfway through a migration (its keys split
+    between two nodes): a set waits until the migration ends instead of
+    failing with 'TTL exhausted'."""
+    client = redis_cluster.client()
+    store = RedisStore(client, namespace="wbm", circuit_breaker=0.2)
+    db = {}
+    wb = WriteBehindCache(store, db.__setitem__, flush_interval=0.02)
+    migration = None
+    try:
+        wb.set("a", 1)
+        wb.flush(10)
+        migration = SlotMigration(redis_cluster, client.keyslot("{wbm}"))
+        migration.move(migration.keys_on_source()[:1])
+        done = threading.Event()
+        box = {}
+
+        def set_b():
+            try:
+                wb.set("b", 2)
+            except BaseException as exc:  # noqa: B902
+                box["error"] = exc
+            done.set()
+        t = threading.Thread(target=set_b)
+        t.start()
+        assert not done.wait(0.6)            # waiting: the queue's keys are split
+        migration.finish()
+        t.join(10)
+        assert box == {}
+        wb.flush(10)
+        assert db == {"a": 1, "b": 2}
+    finally:
+        wb.close()
+        if migration is not None:
+            migration.abort()
+            migration.close()
+        store.close()
+        client.close()

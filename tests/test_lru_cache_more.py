@@ -383,3 +383,85 @@ def test_built_while_the_collector_runs_on_every_allocation(impl):
 
 def negate(x):
     return -x
+
+
+def test_cached_method_copies_and_deep_copies_get_their_own_cache(impl):
+    import copy
+
+    class Counter:
+        def __init__(self, base):
+            self.base = base
+
+        @impl.cached_method
+        def plus(self, x):
+            return self.base + x
+
+    a = Counter(10)
+    assert a.plus(1) == 11
+    for b in (copy.copy(a), copy.deepcopy(a)):
+        b.base = 100
+        assert b.plus(1) == 101           # not a's cached 11
+        assert b.plus.cache_info().currsize == 1
+        assert a.plus(1) == 11 and a.plus.cache_info().currsize == 1
+
+
+def test_cached_method_instance_pickles_and_comes_back_with_an_empty_cache(impl):
+    import pickle
+    obj = PickledModel(3)
+    assert obj.times(2) == 6 and obj.times.cache_info().currsize == 1
+    back = pickle.loads(pickle.dumps(obj))
+    assert back.k == 3 and back.times.cache_info().currsize == 0
+    assert back.times(2) == 6 and back.times.cache_info() == (0, 1, 128, 1)
+
+
+def test_cached_method_on_an_async_method_caches_the_awaited_result(impl):
+    import asyncio
+    calls = []
+
+    class Client:
+        @impl.cached_method(maxsize=8)
+        async def fetch(self, url):
+            calls.append(url)
+            await asyncio.sleep(0)
+            return url.upper()
+
+    async def main():
+        c = Client()
+        first = await c.fetch("a")
+        second = await c.fetch("a")          # awaited again: a result, not a used coroutine
+        both = await asyncio.gather(c.fetch("b"), c.fetch("b"))
+        return first, second, both, c.fetch.cache_info()
+
+    first, second, both, info = asyncio.run(main())
+    assert (first, second, both) == ("A", "A", ["B", "B"])
+    assert calls == ["a", "b"] and info.hits == 1 and info.currsize == 2
+
+
+def test_cached_method_called_through_the_class(impl):
+    class M:
+        @impl.cached_method
+        def sq(self, x):
+            return x * x
+
+    m = M()
+    assert M.sq(m, 3) == 9 and m.sq(3) == 9
+    assert m.sq.cache_info().hits == 1
+    with pytest.raises(TypeError, match="needs the instance"):
+        M.sq()
+
+
+class PickledModel:
+    def __init__(self, k):
+        self.k = k
+
+    def _times(self, x):
+        return self.k * x
+
+
+def _install_pickled_model_methods():
+    from corecache import cached_method
+    PickledModel.times = cached_method(PickledModel._times)
+    PickledModel.times.__set_name__(PickledModel, "times")
+
+
+_install_pickled_model_methods()

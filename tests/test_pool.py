@@ -13,7 +13,7 @@ import pytest
 import corecache
 from corecache import PoolClosed, PoolExhausted, PoolStats
 
-from conftest import FakeClock
+from conftest import FakeClock, wait_for
 
 
 class Thing:
@@ -363,7 +363,7 @@ def test_close_wakes_waiters(impl):
     threads = [threading.Thread(target=wait) for _ in range(3)]
     for t in threads:
         t.start()
-    wait_for(lambda: pool.stats().waits == 3)
+    assert wait_for(lambda: pool.stats().waits == 3)
     pool.close()
     for t in threads:
         t.join(10)
@@ -567,14 +567,6 @@ def test_gc_collects_a_cycle_through_the_pool(impl):
 
 # ---- threads ----------------------------------------------------------------
 
-def wait_for(cond, timeout=10.0):
-    import time
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, "condition not reached"
-        time.sleep(0.001)
-
-
 def test_many_threads_small_pool_no_lost_wakeups(impl):
     import sys
     pool = impl.ObjectPool(Thing, 3)
@@ -630,7 +622,7 @@ def test_waiters_are_served_in_arrival_order(impl):
         t = threading.Thread(target=waiter, args=(i,))
         t.start()
         threads.append(t)
-        wait_for(lambda: pool.stats().waits == i + 1)
+        assert wait_for(lambda: pool.stats().waits == i + 1)
     pool.put(held)
     for t in threads:
         t.join(30)
@@ -659,7 +651,7 @@ def test_timeouts_under_contention(impl):
         t.join(30)
     for t in patient:
         t.start()
-    wait_for(lambda: pool.stats().waits == 6)
+    assert wait_for(lambda: pool.stats().waits == 6)
     for o in held:
         pool.put(o)
     for t in patient:
@@ -675,7 +667,7 @@ def test_a_discarded_object_lets_a_waiter_create_one(impl):
     got = []
     t = threading.Thread(target=lambda: got.append(pool.get(timeout=30)))
     t.start()
-    wait_for(lambda: pool.stats().waits == 1)
+    assert wait_for(lambda: pool.stats().waits == 1)
     pool.put(held)      # discarded: the waiter gets a permit and creates
     t.join(30)
     assert got and got[0] is not held
@@ -705,7 +697,7 @@ def test_a_failing_factory_hands_its_slot_to_the_next_waiter(impl):
         t = threading.Thread(target=waiter)
         t.start()
         threads.append(t)
-        wait_for(lambda: pool.stats().waits == i + 1)
+        assert wait_for(lambda: pool.stats().waits == i + 1)
     fail.set()
     pool.put(held)   # discarded; waiter 1 creates and fails; waiter 2 gets the slot
     for t in threads:

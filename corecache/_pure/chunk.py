@@ -17,7 +17,9 @@ chunk_size comes whole, in a buffer grown for it.
 from __future__ import annotations
 
 from mmap import mmap
-from typing import Any, List, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional
 
 from .._chunk_common import (BUFFER, FILE, ITERABLE, READER, bad_piece, busy,
                              check_chunker_args, check_read_count, check_read_data,
@@ -352,8 +354,20 @@ class StreamChunker:
             cap = len(buf) * 2
             if self._max:
                 cap = min(cap, self._max + 1)
-            buf.extend(bytes(cap - len(buf)))   # nothing views buf: it was never yielded
+            buf = self._grow(buf, filled, cap)
             filled = self._fill(buf, filled, cap)
+
+    def _grow(self, buf: bytearray, filled: int, cap: int) -> bytearray:
+        """A buffer of `cap` bytes holding buf[:filled], in buf's place: a new
+        one, as the source's readinto may have kept a view of buf."""
+        new = bytearray(cap)
+        new[:filled] = buf[:filled]
+        for k, b in enumerate(self._bufs):
+            if b is buf:
+                self._bufs[k] = new
+                break
+        self._cur = new
+        return new
 
     def _cut(self, buf: bytearray, end: int, filled: int) -> memoryview:
         """Yield buf[:end]; buf[end:filled] is carried to the next chunk."""

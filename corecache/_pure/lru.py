@@ -1,23 +1,34 @@
-"""LRUCache, pure Python: the twin of corecache/_lru.pyx, with the same
-behaviour, messages and statistics, used where the compiled core is not.
+"""LRUCache and lru_cache, pure Python: the twin of corecache/_lru.pyx, with
+the same behaviour, messages and statistics, used where the compiled core
+is not (no wheel for this Python, PyPy, GraalPy, CORECACHE_NO_EXTENSIONS).
 
-Layout: a circular doubly linked list of _Node (as in CPython's pure
-lru_cache; root.next is the least recently used) holds recency, and a dict
-from _Key to node is the index; a heap of (deadline, seq, node) finds
-expired nodes, skipping stale items (seq is the node's newest deadline) and
-compacting when they outnumber live ones.
+Layout: one _Table per cache (an LRUCache is one; an lru_cache wrapper
+holds one), as each compiled one has a cc_lru_t.  Its index is an
+``OrderedDict`` from key to list in recency order (first: the least
+recently used), so a hit is a dict lookup and a ``move_to_end``, both in C.
+Entries with a deadline are also in a heap of (deadline, seq, entry); an
+item whose seq is not its entry's current one is stale and is skipped, and
+the heap is rebuilt when stale items outnumber live ones.
 
-Reentrancy: a dict runs the keys' __eq__ whenever it meets equal hashes,
-even while deleting or iterating.  So the dict's keys are _Key wrappers
-whose equality is ours: the user's __eq__ runs only when looking up or
-inserting a user key, never while removing (removal probes with _Exact,
-which matches one wrapper by identity) or walking the list.  Every lookup
-result is checked for liveness afterwards, inserts go through setdefault,
-and all bookkeeping follows the dict operation it describes.
+Invariants (checked by _check):
+  - the entries in the index are exactly the live ones; a removed entry
+    has seq -1 and holds neither key nor value, so a stale heap item keeps
+    nothing alive;
+  - _memory is the sum of the live entries' sizes and _timed the number of
+    live entries with a deadline.
 
-Locking: one RLock per cache (as functools' pure lru_cache).  The clock,
-getsizeof and eviction callbacks run with the lock released: sizes and
-times are computed first, callbacks run last.
+reentrancy: user code runs inside index operations (a key's __hash__ and
+__eq__), from the clock and getsizeof (both called before the lock is
+taken), from eviction callbacks and from the __del__ of whatever the cache
+lets go.  So every removal accounts for the entry the index actually gave
+back, whatever code its lookup ran (_forget); every insert goes through
+setdefault and looks at what it got; and nothing a table drops is released
+while an operation is under way: operations collect what they drop in a
+list, and the callbacks run and the references go only once the lock is
+released (_release).  One RLock per table (as functools' pure lru_cache
+has), so code that re-enters from the same thread goes through.  Builtins
+are bound at import, never looked up in an operation: a program may
+replace ``builtins.len`` with an lru_cache of it.
 """
 from __future__ import annotations
 
@@ -26,29 +37,36 @@ import math
 import operator
 import sys
 import threading
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Mapping, MutableMapping
 from time import monotonic
 from types import GenericAlias
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, List, Optional, Tuple
 
-from .._cleaner import cleaner
-from .._common import (Flight, cache_repr, check_items, copy_cache, deepcopy_cache,
-                       reduce_cache, reentered)
+from .._lru_cleaner import cleaner
+from .._lru_common import cache_repr, check_items, copy_cache, deepcopy_cache, reduce_cache
+from .._flight import SingleFlight
 from .._util import write_unraisable
-from .._views import CacheItemsView, CacheKeysView, CacheValuesView
-from ..config import (CacheConfig, read_clock as _user_time, check_callable, check_count, check_entry_size,
-                      check_max_size, check_memory_limit_mb, check_seconds, check_ttl,
-                      entry_too_large, validate_changes)
+from .._lru_views import CacheItemsView, CacheKeysView, CacheValuesView
+from .._checks import (read_clock as _user_time, check_callable, check_count,
+                       check_entry_size, check_max_size, check_memory_limit_mb, check_seconds,
+                       check_ttl, entry_too_large, memory_overflow, validate_changes)
 from ..stats import CacheStats
 
 __all__ = ["LRUCache", "lru_cache", "cache", "cached_method"]
 
 INF = math.inf
 NAN = math.nan
-MAX_ENTRIES = (1 << 32) - 2
+MAX_ENTRIES = (1 << 32) - 2         # what the compiled table holds
+MAX_MEMORY = (1 << 64) - 1          # what its memory total holds
 _MISSING = object()
+_MAX_RESTARTS = 1000
 _getsizeof = sys.getsizeof
+_len = len
+_heappush = heapq.heappush
+_heappop = heapq.heappop
 
 
 def _default_getsizeof(key: Any, value: Any) -> int:
@@ -64,63 +82,189 @@ def _resolve_ttl(ttl: Any, default: float) -> float:
     return check_ttl(ttl)  # type: ignore[return-value]
 
 
-class _Key:
-    """A dict key standing for a user key, with its hash computed once."""
-
-    __slots__ = ("key", "hash")
-
-    def __init__(self, key: Any, h: int) -> None:
-        self.key = key
-        self.hash = h
-
-    def __hash__(self) -> int:
-        return self.hash
-
-    def __eq__(self, other: Any) -> bool:
-        if type(other) is _Exact:
-            return other.target is self
-        if type(other) is _Key:
-            other = other.key
-        return self.key is other or self.key == other
+# An entry is a list (cheaper to make than an object, as cheap to read):
+#   [key, value, deadline (None: none), its own TTL (touch), size, seq]
+# A live entry has seq >= 0; a removed one has seq -1 and holds neither key
+# nor value.
+KEY, VALUE, EXPIRES, TTL, SIZE, SEQ = range(6)
 
 
-class _Exact:
-    """A probe that matches exactly one _Key, without user code."""
+class _Table:
+    """The structure both LRUCache and the lru_cache wrapper are built on.
+    Its methods take no lock and call no user code except through the
+    index; callers hold the lock and release what was dropped after."""
 
-    __slots__ = ("target",)
+    def _table_init(self) -> None:
+        self._lock = threading.RLock()
+        # bound once: acquire()/release() in try/finally costs half of a
+        # `with` statement, which the hit path notices
+        self._acquire = self._lock.acquire
+        self._release = self._lock.release
+        self._od: "OrderedDict[Any, list]" = OrderedDict()
+        self._heap: List[Tuple[float, int, list]] = []
+        self._seq = 0
+        self._timed = 0
+        self._memory = 0
+        self._hits = self._misses = self._evictions = self._expirations = 0
 
-    def __init__(self, target: _Key) -> None:
-        self.target = target
+    def _forget(self, e: list, dropped: list) -> None:
+        """Account for an entry the index gave back.  One of an index that a
+        clear() replaced meanwhile (while the removal ran a key's __eq__)
+        was accounted for by the clear already."""
+        if e[SEQ] >= 0:
+            e[SEQ] = -1
+            self._memory -= e[SIZE]
+            if e[EXPIRES] is not None:
+                self._timed -= 1
+        dropped.append((e[KEY], e[VALUE]))
+        e[KEY] = e[VALUE] = None
 
-    def __hash__(self) -> int:
-        return self.target.hash
+    def _unlink(self, e: list, dropped: list) -> bool:
+        """Take live entry e out; False if it was gone (removed by the code
+        its own lookup ran)."""
+        if e[SEQ] < 0:
+            return False
+        try:
+            got = self._od.pop(e[KEY])
+        except KeyError:
+            return False
+        self._forget(got, dropped)
+        return got is e
 
-    def __eq__(self, other: Any) -> bool:
-        return other is self.target
+    def _evict_first(self, dropped: list) -> None:
+        self._forget(self._od.popitem(last=False)[1], dropped)
+        self._evictions += 1
+
+    def _evict_to(self, max_count: int, limit: int, extra: int, keep: Optional[list],
+                  dropped: list) -> None:
+        """Evict the least recently used until at most max_count entries are
+        left and, with a limit (0: none), memory + extra fits in it; never
+        `keep`."""
+        # self._od afresh each time: an eviction may run a key's __eq__ (on
+        # a full-hash collision), which may clear the table
+        while _len(self._od) > max_count:
+            if keep is not None and next(iter(self._od)) is keep[KEY]:
+                break
+            self._evict_first(dropped)
+        if limit:
+            while self._od and self._memory + extra > limit:
+                if keep is not None and next(iter(self._od)) is keep[KEY]:
+                    break
+                self._evict_first(dropped)
+
+    def _set_deadline(self, e: list, expires: Optional[float], ttl: float) -> None:
+        if (e[EXPIRES] is None) != (expires is None):
+            self._timed += 1 if expires is not None else -1
+        e[EXPIRES] = expires
+        e[TTL] = ttl if expires is not None else INF
+        self._seq += 1              # any older heap item of e is stale now
+        e[SEQ] = self._seq
+        if expires is not None:
+            _heappush(self._heap, (expires, self._seq, e))
+            if _len(self._heap) > 2 * self._timed + 16:
+                heap = [item for item in self._heap if item[2][SEQ] == item[1]]
+                heapq.heapify(heap)
+                self._heap = heap
+
+    def _purge(self, now: float, dropped: list) -> int:
+        """Remove every entry whose deadline is at or before `now`."""
+        n = 0
+        while self._heap:
+            expires, seq, e = self._heap[0]
+            if e[SEQ] != seq:
+                _heappop(self._heap)
+                continue
+            if expires > now:
+                break
+            _heappop(self._heap)
+            if self._unlink(e, dropped):
+                self._expirations += 1
+                n += 1
+        return n
+
+    def _drop_all(self) -> Any:
+        """Empty the table (counters kept); returns the old index, whose
+        entries go with it, to be dropped once the lock is released.  A
+        lookup under way in the old index (the clear came from a key's
+        __eq__) ends there, as if it came before the clear."""
+        old = self._od
+        self._od = OrderedDict()
+        self._heap = []
+        self._timed = 0
+        self._memory = 0
+        for e in dict.values(old):
+            e[SEQ] = -1
+        return old
+
+    def _entries(self) -> List[list]:
+        """The live entries, least recently used first.  Walking an
+        OrderedDict looks every key up again, running its __hash__, which
+        may change the table: the walk then starts again, and a table that
+        changes under every walk is a RuntimeError, not a hang (as a key
+        whose __eq__ always mutates is for the compiled core)."""
+        for _ in range(_MAX_RESTARTS):
+            od = self._od
+            by_key = {id(e[KEY]): e for e in dict.values(od)}   # runs no user code
+            try:
+                entries = [by_key[id(k)] for k in od]
+            except (RuntimeError, KeyError):       # the walk saw the table change
+                continue
+            if od is self._od and _len(entries) == _len(od):
+                return entries
+        raise RuntimeError("cache changed during every walk of it "
+                           "(a key's __hash__ keeps mutating it)")
+
+    def _table_check(self, max_count: Optional[int] = None) -> bool:
+        live = [(e[KEY], e) for e in self._entries()]   # may run keys' __hash__
+        if max_count is None:
+            max_count = self._max_size      # read after that
+        current = {id(item[2]): item[0] for item in self._heap if item[2][SEQ] == item[1]}
+        return (all(e[SEQ] >= 0 and e[KEY] is k for k, e in live)
+                and self._timed == sum(e[EXPIRES] is not None for _, e in live)
+                and self._memory == sum(e[SIZE] for _, e in live)
+                and _len(live) <= max_count
+                and all(current.get(id(e)) == e[EXPIRES] for _, e in live
+                        if e[EXPIRES] is not None))
 
 
-class _Node:
-    __slots__ = ("prev", "next", "key", "wkey", "value", "expires", "ttl", "size", "seq",
-                 "alive")
-
-    def __init__(self, wkey: Optional[_Key], value: Any, size: int) -> None:
-        self.prev = self.next = self
-        self.wkey = wkey
-        self.key = wkey.key if wkey is not None else None
-        self.value = value
-        self.expires = INF
-        self.ttl = INF
-        self.size = size
-        self.seq = 0
-        self.alive = True
+def _release(dropped: list, callback: Any, notify: int = -1) -> None:
+    """Run the eviction callback on the first `notify` dropped pairs (all
+    with -1), then let go of every pair: call with no lock held."""
+    if callback is not None and notify:
+        for key, value in (dropped if notify < 0 else dropped[:notify]):
+            try:
+                callback(key, value)
+            except BaseException as exc:
+                write_unraisable(exc, callback)
+    dropped.clear()
 
 
-class LRUCache:
+class LRUCache(_Table):
     """A mapping that keeps the most recently used entries, with per-entry
     TTLs, a count and a memory limit, eviction callbacks and statistics.
     (Pure-Python twin; see the compiled LRUCache for the parameters.)"""
 
     __hash__ = None  # type: ignore[assignment]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "LRUCache":
+        # LRUCache()'s state, so that a subclass whose __init__ does not call
+        # ours still gets a working cache (as the compiled __cinit__ gives)
+        self = super().__new__(cls)
+        self._table_init()
+        self._flight = SingleFlight("get_or_set: the factory")
+        self._initialized = False
+        self._paused = False
+        self._rejected = 0
+        self._max_size_given = self._max_size = 1000
+        self._default_ttl = INF
+        self._memory_limit_mb = None
+        self._memory_limit = 0
+        self._getsizeof = self._callback = self._clock = self._sizer = None
+        self._accounting = False
+        self._plain = True
+        self._cleanup_interval: Optional[float] = None
+        self._schedule: Any = None
+        return self
 
     def __init__(self, max_size: int = 1000, default_ttl: Optional[float] = None, *,
                  memory_limit_mb: Optional[float] = None,
@@ -135,17 +279,9 @@ class LRUCache:
         interval = check_seconds(cleanup_interval, "cleanup_interval", allow_inf=False)
         check_callable(eviction_callback, "eviction_callback")
         check_callable(clock, "clock")
-        self._lock = threading.RLock()
-        self._data: Dict[_Key, _Node] = {}
-        self._root = _Node(None, None, 0)
-        self._heap: List[Tuple[float, int, _Node]] = []
-        self._seq = 0
-        self._timed = 0          # live nodes with a deadline
-        self._memory = 0
-        self._hits = self._misses = self._evictions = self._expirations = 0
-        self._paused = False
-        self._rejected = 0
-        self._flights: dict = {}
+        if self._initialized:
+            raise RuntimeError(f"{type(self).__name__}.__init__ called twice")
+        self._initialized = True
         self._max_size_given = max_size
         self._max_size = min(max_size, MAX_ENTRIES)
         self._default_ttl = INF if ttl is None else ttl
@@ -156,15 +292,16 @@ class LRUCache:
         self._clock = clock
         self._accounting = limit is not None or getsizeof is not None
         self._sizer = (getsizeof or _default_getsizeof) if self._accounting else None
-        self._cleanup_interval: Optional[float] = None
-        self._schedule: Any = None
+        self._update_plain()
         self._set_cleanup_interval(interval)
 
     __class_getitem__ = classmethod(GenericAlias)   # LRUCache[str, int] at run time
 
     @classmethod
-    def from_config(cls, config: CacheConfig, *, clock: Optional[Callable[[], float]] = None) -> "LRUCache":
+    def from_config(cls, config: "CacheConfig", *,
+                    clock: Optional[Callable[[], float]] = None) -> "LRUCache":
         """Build a cache from a :class:`CacheConfig`."""
+        from ..config import CacheConfig
         if not isinstance(config, CacheConfig):
             raise TypeError(f"config must be a CacheConfig, got {config!r}")
         return cls(config.max_size, config.default_ttl,
@@ -178,165 +315,131 @@ class LRUCache:
             schedule.cancel()
 
     # ---- time ------------------------------------------------------------
+    # `now` is the user clock's reading for an operation, taken before the
+    # lock (it is user code), or NAN when no reading was needed; with the
+    # built-in clock deadlines are compared with monotonic() itself.
 
     def _begin(self, need: bool) -> float:
         if self._clock is None or not (need or self._timed):
             return NAN
         return _user_time(self._clock)
 
-    def _passed(self, deadline: float, now: float) -> bool:
-        if deadline == INF:
+    def _passed(self, deadline: Optional[float], now: float) -> bool:
+        if deadline is None:
             return False
         if self._clock is None:
             return monotonic() >= deadline
-        return now == now and now >= deadline
+        return now >= deadline          # False for NAN
 
     def _now(self, now: float) -> float:
         return monotonic() if self._clock is None else now
 
-    # ---- structure (no user code below this line until lookups) ----------
-
-    def _append(self, node: _Node) -> None:
-        root = self._root
-        last = root.prev
-        node.prev, node.next = last, root
-        last.next = root.prev = node
-
-    def _move_to_end(self, node: _Node) -> None:
-        node.prev.next, node.next.prev = node.next, node.prev
-        self._append(node)
-
-    def _remove(self, node: _Node, dead: Optional[list]) -> None:
-        """Take a live node out of the index, the list and the counters.
-        The index goes first: deleting runs _Key's own Python code, which
-        can still fail (RecursionError), and then nothing has changed."""
-        del self._data[_Exact(node.wkey)]  # type: ignore[arg-type]
-        node.prev.next, node.next.prev = node.next, node.prev
-        node.alive = False
-        self._memory -= node.size
-        if node.expires != INF:
-            self._timed -= 1
-        if dead is not None:
-            dead.append((node.key, node.value))
-
-    def _set_deadline(self, node: _Node, expires: float, ttl: float) -> None:
-        if (node.expires != INF) != (expires != INF):
-            self._timed += 1 if expires != INF else -1
-        node.expires = expires
-        node.ttl = ttl if expires != INF else INF
-        self._seq += 1          # any older heap item of this node is stale now
-        node.seq = self._seq
-        if expires != INF:
-            heapq.heappush(self._heap, (expires, self._seq, node))
-            if len(self._heap) > 2 * self._timed + 16:
-                self._heap = [item for item in self._heap
-                              if item[2].alive and item[2].seq == item[1]]
-                heapq.heapify(self._heap)
-
-    def _evict_head(self, dead: list) -> None:
-        self._remove(self._root.next, dead)
-        self._evictions += 1
-
-    def _purge(self, now: float, dead: list) -> int:
+    def _purge_now(self, now: float, dropped: list) -> int:
         if not self._timed:
             return 0
         if self._clock is None:
             now = monotonic()
         elif now != now:
             return 0
-        heap = self._heap
-        n = 0
-        while heap:
-            expires, seq, node = heap[0]
-            if not (node.alive and node.seq == seq):
-                heapq.heappop(heap)
-                continue
-            if expires > now:
-                break
-            heapq.heappop(heap)
-            self._remove(node, dead)
-            self._expirations += 1
-            n += 1
-        return n
-
-    def _evict_to_limits(self, dead: list, keep: Optional[_Node] = None) -> None:
-        """Evict least recently used nodes until both limits hold, never
-        evicting `keep`."""
-        root = self._root
-        while len(self._data) > self._max_size and root.next is not keep:
-            self._evict_head(dead)
-        if self._memory_limit:
-            while (self._memory > self._memory_limit and root.next is not root
-                   and root.next is not keep):
-                self._evict_head(dead)
-
-    def _release(self, dead: list) -> None:
-        """Run eviction callbacks, with no lock held."""
-        callback = self._callback
-        if callback is not None:
-            for key, value in dead:
-                try:
-                    callback(key, value)
-                except BaseException as exc:
-                    write_unraisable(exc, callback)
-        dead.clear()
+        return self._purge(now, dropped)
 
     # ---- lookups ---------------------------------------------------------
 
-    def _nodes(self) -> Iterator[_Node]:
-        root = self._root
-        node = root.next
-        while node is not root:
-            yield node
-            node = node.next
-
-    def _live(self, key: Any, now: float, dead: list) -> Optional[_Node]:
-        """key's live node, or None; an expired one is removed.
-        reentrancy: the lookup runs the key's __eq__; a dict returns only
-        what it holds when the lookup ends, so the node is live."""
-        node = self._data.get(key)
-        if node is not None and not node.alive:   # cleared during the lookup
+    def _live(self, key: Any, now: float, dropped: list) -> Optional[list]:
+        """key's live entry, or None; an expired one is removed (into
+        `dropped`, to be notified)."""
+        e = self._od.get(key)
+        if e is not None and e[EXPIRES] is not None and self._passed(e[EXPIRES], now):
+            if self._unlink(e, dropped):
+                self._expirations += 1
             return None
-        if node is not None and self._passed(node.expires, now):
-            self._remove(node, dead)
-            self._expirations += 1
-            return None
-        return node
+        return e
 
-    def _lookup_counted(self, key: Any) -> Any:
-        """The counted lookup behind [], get and the getter: _begin, _live
-        and _move_to_end written out, as every call saved shows on a hit."""
-        clock = self._clock
-        now = NAN if clock is None or not self._timed else _user_time(clock)
-        dead: list = []
+    def _expired_miss(self, e: list) -> None:
+        """A counted lookup found e expired: drop it (notified), count a miss."""
+        dropped: list = []
         with self._lock:
-            node = self._data.get(key)
-            if node is not None and node.alive:
-                if node.expires == INF or not self._passed(node.expires, now):
-                    node.prev.next, node.next.prev = node.next, node.prev
-                    root = self._root
-                    last = root.prev
-                    node.prev, node.next = last, root
-                    last.next = root.prev = node
-                    self._hits += 1
-                    return node.value
-                self._remove(node, dead)
+            if self._unlink(e, dropped):
                 self._expirations += 1
             self._misses += 1
-        if dead:
-            self._release(dead)
+        _release(dropped, self._callback)
+
+    # The hit path, written out in each of [], get and _lookup_counted (the
+    # getter, get_or_set, setdefault): a hit is what the cache is for, and
+    # every call saved shows.  The user clock is read before the lock; the
+    # built-in one inside, and only for an entry with a deadline.
+
+    def _lookup_counted(self, key: Any) -> Any:
+        """The live value for key, counted as a hit and made most recent, or
+        _MISSING (a miss; an expired entry is dropped)."""
+        clock = self._clock
+        now = _user_time(clock) if clock is not None and self._timed else NAN
+        self._acquire()
+        try:
+            e = self._od.get(key)
+            if e is None:
+                self._misses += 1
+                return _MISSING
+            expires = e[2]                  # EXPIRES
+            if expires is None or (monotonic() < expires if clock is None
+                                   else not now >= expires):
+                try:
+                    self._od.move_to_end(e[0])
+                except KeyError:            # removed by its own __hash__/__eq__
+                    pass
+                self._hits += 1
+                return e[1]                 # VALUE
+        finally:
+            self._release()
+        self._expired_miss(e)
         return _MISSING
 
     def __getitem__(self, key: Any) -> Any:
-        value = self._lookup_counted(key)
-        if value is _MISSING:
-            raise KeyError(key)
-        return value
+        clock = self._clock
+        now = _user_time(clock) if clock is not None and self._timed else NAN
+        self._acquire()
+        try:
+            e = self._od.get(key)
+            if e is None:
+                self._misses += 1
+                raise KeyError(key)
+            expires = e[2]
+            if expires is None or (monotonic() < expires if clock is None
+                                   else not now >= expires):
+                try:
+                    self._od.move_to_end(e[0])
+                except KeyError:
+                    pass
+                self._hits += 1
+                return e[1]
+        finally:
+            self._release()
+        self._expired_miss(e)
+        raise KeyError(key)
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value for key (counted as a hit), or `default` (a miss)."""
-        value = self._lookup_counted(key)
-        return default if value is _MISSING else value
+        clock = self._clock
+        now = _user_time(clock) if clock is not None and self._timed else NAN
+        self._acquire()
+        try:
+            e = self._od.get(key)
+            if e is None:
+                self._misses += 1
+                return default
+            expires = e[2]
+            if expires is None or (monotonic() < expires if clock is None
+                                   else not now >= expires):
+                try:
+                    self._od.move_to_end(e[0])
+                except KeyError:
+                    pass
+                self._hits += 1
+                return e[1]
+        finally:
+            self._release()
+        self._expired_miss(e)
+        return default
 
     def getter(self, on_miss: Callable[[Any, Any], Any]) -> "LRUGetter":
         """A callable ``getter(key, default=None)``: ``get(key)`` on a hit,
@@ -346,18 +449,27 @@ class LRUCache:
     def peek(self, key: Any, default: Any = None) -> Any:
         """The value for key without counting it or making it recent."""
         now = self._begin(False)
-        dead: list = []
+        dropped: list = []
         with self._lock:
-            node = self._live(key, now, dead)
-        self._release(dead)
-        return default if node is None else node.value
+            e = self._live(key, now, dropped)
+            value = default if e is None else e[VALUE]
+        if dropped:
+            _release(dropped, self._callback)
+        return value
 
     def __contains__(self, key: Any) -> bool:
-        return self.peek(key, _MISSING) is not _MISSING
+        now = self._begin(False)
+        dropped: list = []
+        with self._lock:
+            found = self._live(key, now, dropped) is not None
+        if dropped:
+            _release(dropped, self._callback)
+        return found
 
     # ---- insertion -------------------------------------------------------
 
     def _size_of(self, key: Any, value: Any, limited: bool) -> int:
+        """reentrancy: getsizeof is user code; called with no lock held."""
         size = check_entry_size(self._sizer(key, value), key)  # type: ignore[misc]
         if limited and self._memory_limit and size > self._memory_limit:
             raise entry_too_large(size, self._memory_limit, key)
@@ -372,52 +484,110 @@ class LRUCache:
             self._rejected += 1
             return _MISSING
         timed = ttl != INF
-        dead: list = []
+        dropped: list = []     # evicted and expired: notified
+        silent: list = []      # overwritten: just let go
+        result = _MISSING
         while True:
+            # the user code first: clock and getsizeof
             now = self._begin(timed)
-            wkey = _Key(key, hash(key))
             sized = self._accounting
             size = self._size_of(key, value, True) if sized else 0
             with self._lock:
                 if sized != self._accounting:
-                    continue  # accounting was switched on meanwhile (resize)
-                expires = INF
+                    continue        # accounting switched on meanwhile (resize): size it
+                expires = None
                 if timed:
                     expires = deadline if deadline == deadline else self._now(now) + ttl
-                data = self._data
-                present = wkey in data          # user __eq__ may run here
-                if data is not self._data:
-                    continue                    # cleared meanwhile: start again
-                if not present:
-                    self._purge(now, dead)
-                    while data and len(data) >= self._max_size:
-                        self._evict_head(dead)
-                    if self._memory_limit:
-                        while data and self._memory + size > self._memory_limit:
-                            self._evict_head(dead)
-                new = _Node(wkey, value, size)
-                node = data.setdefault(wkey, new)   # and here
-                if data is not self._data:
-                    continue
-                result = _MISSING
-                if node is new:
-                    self._append(node)
-                    self._memory += size
-                elif if_absent and not self._passed(node.expires, now):
-                    result = node.value
+                od = self._od
+                e = od.get(key)                         # the key's __eq__ may run
+                if od is not self._od:
+                    continue                            # cleared meanwhile: start again
+                if e is not None and e[EXPIRES] is not None and self._passed(e[EXPIRES], now):
+                    if self._unlink(e, dropped):
+                        self._expirations += 1
+                    e = None
+                if e is not None and if_absent:
+                    result = e[VALUE]
                     break
-                else:
-                    node.value = value
-                    self._memory += size - node.size
-                    node.size = size
-                    self._move_to_end(node)
-                self._set_deadline(node, expires, ttl)
-                self._evict_to_limits(dead, node)
-            break
-        self._release(dead)
+                if sized and not self._memory_limit and \
+                        size - (e[SIZE] if e is not None else 0) > MAX_MEMORY - self._memory:
+                    raise memory_overflow(self._memory, size, key)
+                if e is None:
+                    # make room first (purge, then evict), then insert
+                    self._purge_now(now, dropped)
+                    self._evict_to(self._max_size - 1, self._memory_limit, size, None, dropped)
+                    new = [key, value, None, INF, size, 0]
+                    e = od.setdefault(key, new)        # and here
+                    if od is not self._od:
+                        continue                        # cleared meanwhile: start again
+                    if e is new:
+                        self._memory += size
+                        self._set_deadline(e, expires, ttl)
+                        # what the code setdefault ran may have added
+                        self._evict_to(self._max_size, self._memory_limit, 0, e, dropped)
+                        break
+                    # inserted meanwhile by the code __eq__ ran: overwrite it
+                silent.append(e[VALUE])
+                e[VALUE] = value
+                self._memory += size - e[SIZE]
+                e[SIZE] = size
+                self._set_deadline(e, expires, ttl)
+                try:
+                    od.move_to_end(e[KEY])
+                except KeyError:
+                    pass
+                self._evict_to(self._max_size, self._memory_limit, 0, e, dropped)
+                break
+        if dropped:
+            _release(dropped, self._callback)
+        del silent
         return result
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        # _set written out for the plain case (no sizes, no TTL, writes
+        # accepted, the built-in clock); anything else, or anything odd
+        # met on the way (an expired entry, a clear under setdefault), goes
+        # the general way
+        if not self._plain:
+            self._set(key, value, self._default_ttl)
+            return
+        dropped = None
+        self._acquire()
+        try:
+            od = self._od
+            e = od.get(key)                         # the key's __eq__ may run
+            if od is not self._od:
+                pass                                # cleared meanwhile
+            elif e is not None:
+                if e[2] is None or monotonic() < e[2]:  # EXPIRES: live
+                    old = e[1]                      # released after the lock
+                    e[1] = value
+                    if e[2] is not None:
+                        self._set_deadline(e, None, INF)
+                    try:
+                        od.move_to_end(e[0])
+                    except KeyError:
+                        pass
+                    return
+            else:
+                if self._timed:
+                    dropped = []
+                    self._purge(monotonic(), dropped)
+                if _len(od) >= self._max_size:
+                    if dropped is None:
+                        dropped = []
+                    self._evict_to(self._max_size - 1, 0, 0, None, dropped)
+                new = [key, value, None, INF, 0, 0]
+                if od.setdefault(key, new) is new:      # and here
+                    if _len(od) > self._max_size:       # added by what it ran
+                        if dropped is None:
+                            dropped = []
+                        self._evict_to(self._max_size, 0, 0, new, dropped)
+                    return
+        finally:
+            self._release()
+            if dropped:
+                _release(dropped, self._callback)
         self._set(key, value, self._default_ttl)
 
     def set(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
@@ -426,7 +596,10 @@ class LRUCache:
         :param ttl: seconds this entry lives; None for ``default_ttl``,
             ``math.inf`` for never.
         """
-        self._set(key, value, _resolve_ttl(ttl, self._default_ttl))
+        if ttl is None:
+            self[key] = value
+        else:
+            self._set(key, value, _resolve_ttl(ttl, self._default_ttl))
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         """The value for key (a counted lookup); if absent, store and return default."""
@@ -442,7 +615,8 @@ class LRUCache:
         for k, v in kwargs.items():
             self[k] = v
 
-    def get_or_set(self, key: Any, factory: Callable[[], Any], ttl: Optional[float] = None) -> Any:
+    def get_or_set(self, key: Any, factory: Callable[[], Any],
+                   ttl: Optional[float] = None) -> Any:
         """The value for key; on a miss ``factory()`` computes it once for all
         threads missing the same key meanwhile, and it is stored.  If the
         factory raises, every waiter gets that exception; nothing is stored."""
@@ -452,80 +626,71 @@ class LRUCache:
         value = self._lookup_counted(key)
         if value is not _MISSING:
             return value
-        with self._lock:
-            flight = self._flights.get(key)
-            leader = flight is None
-            if leader:
-                flight = Flight()
-                self._flights[key] = flight
-        if not leader:
-            if flight.owner == threading.get_ident():
-                raise reentered(key)
-            return flight.wait()
-        try:
-            value = self.peek(key, _MISSING)
-            if value is _MISSING:
-                value = factory()
-                self._set(key, value, seconds)
-        except BaseException as exc:
-            self._flights.pop(key, None)
-            flight.fail(exc)
-            raise
-        self._flights.pop(key, None)
-        flight.succeed(value)
+        return self._flight.run(key, lambda: self._fill(key, factory, seconds))
+
+    def _fill(self, key: Any, factory: Callable[[], Any], seconds: float) -> Any:
+        """The leader's part of get_or_set: another thread may have stored
+        the key between our miss and our registration."""
+        value = self.peek(key, _MISSING)
+        if value is _MISSING:
+            value = factory()
+            self._set(key, value, seconds)
         return value
 
     # ---- removal by the user ---------------------------------------------
 
+    def _take(self, key: Any) -> Any:
+        """Remove key's live entry; its value, or _MISSING."""
+        now = self._begin(False)
+        dropped: list = []
+        silent: list = []
+        with self._lock:
+            e = self._live(key, now, dropped)
+            value = _MISSING
+            if e is not None:
+                value = e[VALUE]
+                self._unlink(e, silent)
+        if dropped:
+            _release(dropped, self._callback)
+        del silent
+        return value
+
     def __delitem__(self, key: Any) -> None:
-        self.pop(key)
+        if self._take(key) is _MISSING:
+            raise KeyError(key)
 
     def pop(self, key: Any, default: Any = _MISSING) -> Any:
         """Remove key and return its value; `default` (or KeyError) if absent."""
-        now = self._begin(False)
-        dead: list = []
-        with self._lock:
-            node = self._live(key, now, dead)
-            if node is not None:
-                self._remove(node, None)
-        self._release(dead)
-        if node is None:
+        value = self._take(key)
+        if value is _MISSING:
             if default is _MISSING:
                 raise KeyError(key)
             return default
-        return node.value
+        return value
 
     def popitem(self) -> Tuple[Any, Any]:
         """Remove and return the least recently used (key, value)."""
         now = self._begin(False)
-        dead: list = []
+        dropped: list = []
+        silent: list = []
         with self._lock:
-            self._purge(now, dead)
-            node = self._root.next
-            if node is not self._root:
-                self._remove(node, None)
-        self._release(dead)
-        if node is self._root:
+            self._purge_now(now, dropped)
+            if self._od:
+                self._forget(self._od.popitem(last=False)[1], silent)
+        if dropped:
+            _release(dropped, self._callback)
+        if not silent:
             raise KeyError("popitem(): LRUCache is empty")
-        return (node.key, node.value)
+        return silent[0]
 
     def clear(self) -> None:
         """Remove every entry (no callbacks; statistics are kept)."""
         with self._lock:
-            old = list(self._nodes())
-            for node in old:
-                node.alive = False
-            # A new index rather than dict.clear(): an operation may be inside
-            # a lookup of the old one (a key's __eq__ called clear), and
-            # clearing a dict under its own setdefault corrupts it (CPython
-            # 3.11).  Such an operation sees that self._data changed and
-            # starts again.
-            self._data = {}
-            self._root.next = self._root.prev = self._root
-            self._heap = []
-            self._timed = 0
-            self._memory = 0
-        del old
+            # a new index rather than clearing this one: an operation may be
+            # inside a lookup of it (a key's __eq__ called clear); it sees
+            # the index changed and starts again
+            dropped = self._drop_all()
+        del dropped
 
     # ---- TTL -------------------------------------------------------------
 
@@ -534,37 +699,40 @@ class LRUCache:
         (``math.inf``: never expire).  KeyError if absent."""
         now = self._begin(True)
         seconds = _resolve_ttl(ttl, INF) if ttl is not None else INF
-        dead: list = []
+        dropped: list = []
         with self._lock:
-            node = self._live(key, now, dead)
-            if node is not None:
+            e = self._live(key, now, dropped)
+            if e is not None:
                 if ttl is None:
-                    seconds = node.ttl
-                self._set_deadline(node, INF if seconds == INF else self._now(now) + seconds,
+                    seconds = e[TTL]
+                self._set_deadline(e, None if seconds == INF else self._now(now) + seconds,
                                    seconds)
-        self._release(dead)
-        if node is None:
+        if dropped:
+            _release(dropped, self._callback)
+        if e is None:
             raise KeyError(key)
 
     def ttl(self, key: Any) -> Optional[float]:
         """Seconds until key expires; None if it never does.  KeyError if absent."""
         now = self._begin(True)
-        dead: list = []
+        dropped: list = []
         with self._lock:
-            node = self._live(key, now, dead)
-            left = None if node is None or node.expires == INF else node.expires - self._now(now)
-        self._release(dead)
-        if node is None:
+            e = self._live(key, now, dropped)
+            left = None if e is None or e[EXPIRES] is None else e[EXPIRES] - self._now(now)
+        if dropped:
+            _release(dropped, self._callback)
+        if e is None:
             raise KeyError(key)
         return left
 
     def expire(self) -> int:
         """Remove every expired entry now; returns how many."""
         now = self._begin(True)
-        dead: list = []
+        dropped: list = []
         with self._lock:
-            n = self._purge(now, dead)
-        self._release(dead)
+            n = self._purge_now(now, dropped)
+        if dropped:
+            _release(dropped, self._callback)
         return n
 
     # ---- limits ----------------------------------------------------------
@@ -582,7 +750,7 @@ class LRUCache:
             new_limit = 0 if limit is None else limit
         if new_limit and not self._accounting:
             self._size_existing()
-        dead: list = []
+        dropped: list = []
         with self._lock:
             if max_size is not _MISSING:
                 self._max_size_given = max_size
@@ -590,30 +758,38 @@ class LRUCache:
             if memory_limit_mb is not _MISSING:
                 self._memory_limit_mb = memory_limit_mb
                 self._memory_limit = new_limit
-            self._evict_to_limits(dead)
-        self._release(dead)
+            self._evict_to(self._max_size, self._memory_limit, 0, None, dropped)
+        if dropped:
+            _release(dropped, self._callback)
 
     def evict(self, n: int) -> int:
         """Evict up to `n` least recently used entries now (counted as
         evictions, reported to the eviction callback); returns how many."""
         count = check_count(n, "n")
-        dead: list = []
+        dropped: list = []
+        k = 0
         with self._lock:
-            root = self._root
-            k = 0
-            while k < count and root.next is not root:
-                self._evict_head(dead)
+            while k < count and self._od:
+                self._evict_first(dropped)
                 k += 1
-        self._release(dead)
+        if dropped:
+            _release(dropped, self._callback)
         return k
 
     def pause_writes(self) -> None:
         """Refuse new writes until resume_writes() (see the compiled twin)."""
         self._paused = True
+        self._update_plain()
 
     def resume_writes(self) -> None:
         """Accept writes again after pause_writes()."""
         self._paused = False
+        self._update_plain()
+
+    def _update_plain(self) -> None:
+        """Whether __setitem__ may take its plain path."""
+        self._plain = (not self._paused and not self._accounting and self._clock is None
+                       and self._default_ttl == INF)
 
     @property
     def writes_paused(self) -> bool:
@@ -627,6 +803,7 @@ class LRUCache:
         if "default_ttl" in changes:
             ttl = changes["default_ttl"]
             self._default_ttl = INF if ttl is None else ttl
+            self._update_plain()
         if "cleanup_interval" in changes:
             self._set_cleanup_interval(changes["cleanup_interval"])
         if "max_size" in changes or "memory_limit_mb" in changes:
@@ -634,26 +811,40 @@ class LRUCache:
                         changes.get("memory_limit_mb", _MISSING))
 
     def _size_existing(self) -> None:
-        """Start accounting on a cache that had none (see the compiled twin)."""
+        """Start accounting on a cache that had none.
+
+        reentrancy: sizes come from user code, called with no lock held.
+        Accounting is switched on first, so that an entry set meanwhile is
+        sized by its own set; an entry whose value changed meanwhile keeps
+        that size.  If getsizeof fails, accounting is switched off again."""
         with self._lock:
             self._sizer = self._getsizeof or _default_getsizeof
             self._accounting = True
-            items = [(n, n.value) for n in self._nodes()]
+            self._plain = False
+            items = [(e, e[KEY], e[VALUE]) for e in dict.values(self._od)]
         try:
-            sizes = [(n, v, self._size_of(n.key, v, False)) for n, v in items]
+            sizes = [(e, v, self._size_of(k, v, False)) for e, k, v in items]
         except BaseException:
-            with self._lock:
-                self._accounting = False
-                self._sizer = None
-                self._memory = 0
-                for n in self._nodes():
-                    n.size = 0
+            self._stop_accounting()
             raise
         with self._lock:
-            for n, v, size in sizes:
-                if n.alive and n.value is v:
-                    self._memory += size - n.size
-                    n.size = size
+            for e, v, size in sizes:
+                if e[SEQ] >= 0 and e[VALUE] is v:
+                    if size > e[SIZE] and size - e[SIZE] > MAX_MEMORY - self._memory:
+                        err = memory_overflow(self._memory, size, e[KEY])
+                        self._stop_accounting()
+                        raise err
+                    self._memory += size - e[SIZE]
+                    e[SIZE] = size
+
+    def _stop_accounting(self) -> None:
+        with self._lock:
+            self._accounting = False
+            self._sizer = None
+            self._update_plain()
+            self._memory = 0
+            for e in dict.values(self._od):
+                e[SIZE] = 0
 
     def _set_cleanup_interval(self, interval: Any) -> None:
         interval = check_seconds(interval, "cleanup_interval", allow_inf=False)
@@ -667,26 +858,30 @@ class LRUCache:
     # ---- whole-cache views -----------------------------------------------
 
     def _snapshot(self, kind: int) -> list:
+        """Live keys (0), values (1) or items (2), least recent first."""
         now = self._begin(False)
-        dead: list = []
+        dropped: list = []
         with self._lock:
-            self._purge(now, dead)
+            self._purge_now(now, dropped)
+            entries = self._entries()
             if kind == 0:
-                out = [n.key for n in self._nodes()]
+                out = [e[KEY] for e in entries]
             elif kind == 1:
-                out = [n.value for n in self._nodes()]
+                out = [e[VALUE] for e in entries]
             else:
-                out = [(n.key, n.value) for n in self._nodes()]
-        self._release(dead)
+                out = [(e[KEY], e[VALUE]) for e in entries]
+        if dropped:
+            _release(dropped, self._callback)
         return out
 
     def __len__(self) -> int:
         now = self._begin(False)
-        dead: list = []
+        dropped: list = []
         with self._lock:
-            self._purge(now, dead)
-            n = len(self._data)
-        self._release(dead)
+            self._purge_now(now, dropped)
+            n = _len(self._od)
+        if dropped:
+            _release(dropped, self._callback)
         return n
 
     def __iter__(self) -> Iterator[Any]:
@@ -718,14 +913,15 @@ class LRUCache:
     def stats(self) -> CacheStats:
         """A :class:`CacheStats` snapshot, taken atomically."""
         now = self._begin(False)
-        dead: list = []
+        dropped: list = []
         with self._lock:
-            self._purge(now, dead)
+            self._purge_now(now, dropped)
             stats = CacheStats(self._hits, self._misses, self._evictions, self._expirations,
-                               len(self._data), self._max_size_given,
+                               _len(self._od), self._max_size_given,
                                self._memory if self._accounting else 0,
                                self._memory_limit or None, self._rejected)
-        self._release(dead)
+        if dropped:
+            _release(dropped, self._callback)
         return stats
 
     def reset_stats(self) -> None:
@@ -778,19 +974,23 @@ class LRUCache:
     # ---- copying and pickling --------------------------------------------
 
     def _dump(self, absolute: bool) -> list:
+        """[(key, value, deadline or seconds left, own ttl)], least recent
+        first; inf for no expiry."""
         now = self._begin(True)
-        dead: list = []
+        dropped: list = []
         with self._lock:
-            self._purge(now, dead)
+            self._purge_now(now, dropped)
             now = self._now(now)
-            out = [(n.key, n.value,
-                    n.expires if absolute or n.expires == INF else n.expires - now,
-                    n.ttl)
-                   for n in self._nodes()]
-        self._release(dead)
+            out = [(e[KEY], e[VALUE],
+                    INF if e[EXPIRES] is None else e[EXPIRES] if absolute else e[EXPIRES] - now,
+                    e[TTL])
+                   for e in self._entries()]
+        if dropped:
+            _release(dropped, self._callback)
         return out
 
     def _load(self, items: list, absolute: bool) -> None:
+        """Add entries produced by _dump, in order."""
         now = self._begin(not absolute)
         for key, value, when, own in items:
             if when == INF:
@@ -813,18 +1013,13 @@ class LRUCache:
         """[(key, value, deadline)] least recent first, expired entries
         included, without changing anything (tests)."""
         with self._lock:
-            return [(n.key, n.value, n.expires) for n in self._nodes()]
+            return [(e[KEY], e[VALUE], INF if e[EXPIRES] is None else e[EXPIRES])
+                    for e in self._entries()]
 
     def _check(self) -> bool:
-        """Consistency of the list, the index and the counters (tests)."""
+        """Consistency of the index, the heap and the counters (tests)."""
         with self._lock:
-            nodes = list(self._nodes())
-            return (all(n.alive and n.next.prev is n for n in nodes)
-                    and len(nodes) == len(self._data)
-                    and all(self._data.get(_Exact(n.wkey)) is n for n in nodes)  # type: ignore
-                    and self._timed == sum(n.expires != INF for n in nodes)
-                    and (not self._accounting or self._memory == sum(n.size for n in nodes))
-                    and len(nodes) <= self._max_size)
+            return self._table_check() and (self._accounting or self._memory == 0)
 
 
 MutableMapping.register(LRUCache)
@@ -862,13 +1057,11 @@ class LRUGetter:
     def __repr__(self) -> str:
         return f"<LRUGetter of {self._cache!r} on_miss={self._on_miss!r}>"
 
+
 # ---- the lru_cache wrapper ---------------------------------------------------
-# The twin of the compiled _lru_cache_wrapper: a closure, like functools' own
-# pure lru_cache (whose structure it follows: a dict from key to link and a
-# circular list of links through a root), plus TTL, memory limit and stats.
-# Keys are functools' keys (_make_key).  Deleting from the dict goes through
-# _ExactKey, which matches one stored key by identity, so removals never run
-# a key's __eq__; lookups and inserts may, and are checked afterwards.
+# The twin of the compiled _lru_cache_wrapper: a closure over a _Table, as
+# functools' own pure lru_cache is a closure over a dict; keys are
+# functools' keys (_make_key).
 
 class _HashedSeq(list):
     """A key tuple whose hash is computed once (as in functools)."""
@@ -903,23 +1096,6 @@ def _make_key(args: tuple, kwds: dict, typed: bool, kwd_mark: tuple = _KWD_MARK,
     return _HashedSeq(key)
 
 
-class _ExactKey:
-    """Matches exactly one stored key (list and str/int equality return
-    NotImplemented for it, so the dict asks this probe)."""
-
-    __slots__ = ("target", "hash")
-
-    def __init__(self, target: Any, h: int) -> None:
-        self.target = target
-        self.hash = h
-
-    def __hash__(self) -> int:
-        return self.hash
-
-    def __eq__(self, other: Any) -> bool:
-        return other is self.target
-
-
 def _default_sizer(key: Any, value: Any) -> int:
     return check_entry_size(_getsizeof(key) + _getsizeof(value), key)
 
@@ -930,8 +1106,6 @@ except ImportError:  # pragma: no cover - functools always had it
     from collections import namedtuple
     _CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "maxsize", "currsize"])
 
-PREV, NEXT, KEY, RESULT, HASH, EXPIRES, SIZE = range(7)
-
 
 def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: Any, *,
                        ttl: Optional[float] = None, memory_limit_mb: Optional[float] = None,
@@ -939,6 +1113,9 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
                        skip: int = 0) -> Any:
     if not callable(user_function):
         raise TypeError("the first argument must be callable")
+    if type(skip) is not int or not 0 <= skip <= 1:
+        raise ValueError(f"skip must be 0 or 1 (leading arguments left out of the key), "
+                         f"got {skip!r}")
     if maxsize is not None:
         maxsize = max(operator.index(maxsize), 0)
     typed = bool(typed)
@@ -948,252 +1125,214 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
     check_callable(clock, "clock")
     timer = (lambda: _user_time(clock)) if clock is not None else monotonic
     make_key = _make_key
-    cache: dict = {}
-    cache_get = cache.get
-    lock = threading.RLock()
-    root: list = []
-    root[:] = [root, root, None, None, 0, None, 0]
-    expiring: "deque[Tuple[float, list]]" = deque()   # (deadline, link), oldest first
-    hits = misses = evictions = expirations = rejected = memory = 0
+    t = _Table()
+    t._table_init()
+    lock = t._lock
+    max_count = MAX_ENTRIES if maxsize is None else maxsize
+    timed = seconds is not None
+    rejected = 0
     paused = False
-    flights: dict = {}
+    flight = SingleFlight("single_flight: the call")
 
-    # -- structure; no user code runs in these --------------------------------
-
-    def unlink(link: list) -> None:
-        nonlocal memory
-        del cache[_ExactKey(link[KEY], link[HASH])]
-        link[PREV][NEXT] = link[NEXT]
-        link[NEXT][PREV] = link[PREV]
-        link[NEXT] = None                   # marks it removed
-        memory -= link[SIZE]
-
-    def append(link: list) -> None:
-        last = root[PREV]
-        last[NEXT] = root[PREV] = link
-        link[PREV] = last
-        link[NEXT] = root
-
-    def purge(now: Optional[float]) -> None:
-        nonlocal expirations
-        while expiring and expiring[0][0] <= now:   # type: ignore[operator]
-            deadline, link = expiring.popleft()
-            if link[NEXT] is not None and link[EXPIRES] == deadline:
-                unlink(link)
-                expirations += 1
-
-    def evict_until(fits: Callable[[], bool], keep: Optional[list] = None) -> None:
-        nonlocal evictions
-        while not fits() and root[NEXT] is not root and root[NEXT] is not keep:
-            unlink(root[NEXT])
-            evictions += 1
-
-    def deadline(now: Optional[float]) -> Optional[float]:
-        return None if seconds is None else now + seconds  # type: ignore[operator]
-
-    def live(link: Optional[list], now: Optional[float]) -> Optional[list]:
-        """The link if it is live; an expired one is removed."""
-        nonlocal expirations
-        if link is None or link[EXPIRES] is None or now < link[EXPIRES]:  # type: ignore[operator]
-            return link
-        unlink(link)
-        expirations += 1
-        return None
-
-    # -- the call ----------------------------------------------------------------
+    def live(key: Any, now: Optional[float], dropped: list) -> Optional[list]:
+        """key's live entry or None (an expired one is removed); with the lock."""
+        e = t._od.get(key)
+        if e is not None and e[EXPIRES] is not None and now >= e[EXPIRES]:  # type: ignore
+            if t._unlink(e, dropped):
+                t._expirations += 1
+            return None
+        return e
 
     def store(key: Any, h: int, result: Any) -> None:
-        nonlocal rejected, memory
+        nonlocal rejected
         if maxsize == 0:
             return
         if paused:
             rejected += 1
             return
-        size = _default_sizer(key, result) if limit else 0     # user code: no lock
+        size = _default_sizer(key, result) if limit else 0      # user code: no lock
         if limit and size > limit:
-            rejected += 1
+            rejected += 1           # larger than the whole limit: returned, not kept
             return
-        now = timer() if seconds is not None else None
+        now = timer() if timed else None
+        expires = None if seconds is None else now + seconds    # type: ignore[operator]
+        dropped: list = []
         with lock:
-            link = live(cache_get(key), now)                   # may run __eq__
-            if link is not None:
-                if maxsize is not None:
-                    return          # added while the function ran: keep it (functools)
-                memory += size - link[SIZE]
-                link[RESULT] = result
-                link[SIZE] = size
-                link[PREV][NEXT] = link[NEXT]
-                link[NEXT][PREV] = link[PREV]
-                append(link)
-            else:
+            od = t._od
+            e = live(key, now, dropped)                         # may run __eq__
+            if e is None and od is t._od:
                 if now is not None:
-                    purge(now)
-                if maxsize is not None:
-                    evict_until(lambda: len(cache) < maxsize)
-                if limit:
-                    evict_until(lambda: memory + size <= limit)
-                new = [None, None, key, result, h, None, size]
-                link = cache.setdefault(key, new)               # and here
-                if link is not new:
-                    return          # inserted meanwhile by the code __eq__ ran
-                append(link)
-                memory += size
-            link[EXPIRES] = deadline(now)
-            if link[EXPIRES] is not None:
-                expiring.append((link[EXPIRES], link))
-            if limit:
-                evict_until(lambda: memory <= limit, keep=link)
+                    t._purge(now, dropped)
+                t._evict_to(max_count - 1, limit, size, None, dropped)
+                new = [key, result, None, INF, size, 0]
+                e = od.setdefault(key, new)                     # and here
+                if e is new:
+                    t._memory += size
+                    t._set_deadline(e, expires, INF if seconds is None else seconds)
+                    t._evict_to(max_count, limit, 0, e, dropped)
+                    e = None
+            # an entry added while the function ran: a bounded cache keeps
+            # it, an unbounded one replaces it (as functools does)
+            if e is not None and maxsize is None and e[SEQ] >= 0 and od is t._od:
+                dropped.append((None, e[VALUE]))
+                e[VALUE] = result
+                t._memory += size - e[SIZE]
+                e[SIZE] = size
+                t._set_deadline(e, expires, INF if seconds is None else seconds)
+                try:
+                    od.move_to_end(e[KEY])
+                except KeyError:
+                    pass
+                t._evict_to(max_count, limit, 0, e, dropped)
+        del dropped
 
     def wrapper(*args: Any, **kwds: Any) -> Any:
-        nonlocal hits, misses
         key = make_key(args[skip:] if skip else args, kwds, typed)
-        if maxsize == 0:
-            misses += 1
-            return user_function(*args, **kwds)
-        now = timer() if seconds is not None else None
+        now = timer() if timed else None
         with lock:
-            link = cache_get(key)
-            if link is not None and (link[EXPIRES] is None or now < link[EXPIRES]):
-                link_prev, link_next, _key, result = link[:4]
-                link_prev[NEXT] = link_next
-                link_next[PREV] = link_prev
-                last = root[PREV]
-                last[NEXT] = root[PREV] = link
-                link[PREV] = last
-                link[NEXT] = root
-                hits += 1
-                return result
-            live(link, now)
-            misses += 1
-        h = hash(key)
+            e = t._od.get(key)
+            if e is not None:
+                expires = e[EXPIRES]
+                if expires is None or now < expires:            # type: ignore[operator]
+                    try:
+                        t._od.move_to_end(e[KEY])
+                    except KeyError:
+                        pass
+                    t._hits += 1
+                    return e[VALUE]
+                dropped: list = []
+                if t._unlink(e, dropped):
+                    t._expirations += 1
+            t._misses += 1
         if single_flight:
-            return _single_flight_miss(wrapper, key, h, args, kwds)
+            return _single_flight_miss(wrapper, key, hash(key), args, kwds)
         result = user_function(*args, **kwds)
-        store(key, h, result)
+        store(key, 0, result)
         return result
+
+    def uncached(*args: Any, **kwds: Any) -> Any:
+        with lock:
+            t._misses += 1
+        return user_function(*args, **kwds)
 
     # -- functools' API and ours -------------------------------------------------
 
     def expire_now() -> None:
-        if seconds is not None:
+        if timed and t._timed:
             now = timer()
+            dropped: list = []
             with lock:
-                purge(now)
+                t._purge(now, dropped)
+            del dropped
 
-    def cache_info() -> Any:
+    def cache_info():  # type: ignore[no-untyped-def]
         """Report cache statistics"""
         expire_now()
         with lock:
-            return _CacheInfo(hits, misses, maxsize, len(cache))
+            return _CacheInfo(t._hits, t._misses, maxsize, _len(t._od))
 
-    def cache_clear() -> None:
+    def cache_clear():  # type: ignore[no-untyped-def]
         """Clear the cache and cache statistics"""
-        nonlocal hits, misses, evictions, expirations, rejected
+        nonlocal rejected
         with lock:
-            # one by one rather than dict.clear() (see _ExactKey and LRUCache.clear)
-            while root[NEXT] is not root:
-                unlink(root[NEXT])
-            expiring.clear()
-            hits = misses = evictions = expirations = rejected = 0
+            dropped = t._drop_all()
+            t._hits = t._misses = t._evictions = t._expirations = rejected = 0
+        del dropped
 
     def cache_stats() -> CacheStats:
         expire_now()
         with lock:
-            return CacheStats(hits, misses, evictions, expirations, len(cache), maxsize,
-                              memory if limit else 0, limit or None, rejected)
+            return CacheStats(t._hits, t._misses, t._evictions, t._expirations, _len(t._od),
+                              maxsize, t._memory if limit else 0, limit or None, rejected)
 
     def _make_key_and_hash(args: tuple, kwargs: dict) -> Tuple[Any, int]:
         key = make_key(args, kwargs, typed)
         return key, hash(key)
 
     def _lookup(args: tuple, kwargs: dict) -> Tuple[bool, Any]:
-        nonlocal hits, misses
         key, h = _make_key_and_hash(args, kwargs)
-        now = timer() if seconds is not None else None
+        now = timer() if timed else None
+        dropped: list = []
         with lock:
-            link = live(cache_get(key), now)
-            if link is not None:
-                link[PREV][NEXT] = link[NEXT]
-                link[NEXT][PREV] = link[PREV]
-                append(link)
-                hits += 1
-                return True, link[RESULT]
-            misses += 1
+            e = live(key, now, dropped)
+            if e is not None:
+                try:
+                    t._od.move_to_end(e[KEY])
+                except KeyError:
+                    pass
+                t._hits += 1
+                return True, e[VALUE]
+            t._misses += 1
+        del dropped
         return False, (key, h)
 
     def _peek(key: Any, h: int, default: Any = None) -> Any:
-        now = timer() if seconds is not None else None
+        now = timer() if timed else None
+        dropped: list = []
         with lock:
-            link = live(cache_get(key), now)
-            return default if link is None else link[RESULT]
+            e = live(key, now, dropped)
+            value = default if e is None else e[VALUE]
+        del dropped
+        return value
 
     def _discard(key: Any, h: int) -> bool:
-        now = timer() if seconds is not None else None
+        now = timer() if timed else None
+        dropped: list = []
         with lock:
-            link = live(cache_get(key), now)
-            if link is None:
-                return False
-            unlink(link)
-            return True
+            e = live(key, now, dropped)
+            found = e is not None and t._unlink(e, dropped)
+        del dropped
+        return found
 
     def cache_invalidate(*args: Any, **kwargs: Any) -> bool:
         """Drop the entry these arguments map to; returns whether it existed."""
         return _discard(*_make_key_and_hash(args, kwargs))
 
     def cache_evict(n: int) -> int:
-        nonlocal evictions
         count = check_count(n, "n")
+        dropped: list = []
+        k = 0
         with lock:
-            k = 0
-            while k < count and root[NEXT] is not root:
-                unlink(root[NEXT])
-                evictions += 1
+            while k < count and t._od:
+                t._evict_first(dropped)
                 k += 1
-            return k
+        del dropped
+        return k
 
     def cache_pause_writes() -> None:
         nonlocal paused
         paused = True
-        wrapper.cache_writes_paused = True             # type: ignore[attr-defined]
+        call.cache_writes_paused = True                 # type: ignore[attr-defined]
 
     def cache_resume_writes() -> None:
         nonlocal paused
         paused = False
-        wrapper.cache_writes_paused = False            # type: ignore[attr-defined]
+        call.cache_writes_paused = False                # type: ignore[attr-defined]
 
     def _check() -> bool:
         with lock:
-            links = []
-            link = root[NEXT]
-            while link is not root:
-                if link[NEXT][PREV] is not link:
-                    return False
-                links.append(link)
-                link = link[NEXT]
-            return (len(links) == len(cache)
-                    and all(cache.get(_ExactKey(l[KEY], l[HASH])) is l for l in links)
-                    and (not limit or memory == sum(l[SIZE] for l in links))
-                    and (maxsize is None or len(links) <= maxsize))
+            return t._table_check(max_count) and (limit or t._memory == 0)
 
-    wrapper.cache_info = cache_info                    # type: ignore[attr-defined]
-    wrapper.cache_clear = cache_clear                  # type: ignore[attr-defined]
-    wrapper.cache_stats = cache_stats                  # type: ignore[attr-defined]
-    wrapper.cache_invalidate = cache_invalidate        # type: ignore[attr-defined]
-    wrapper.cache_evict = cache_evict                  # type: ignore[attr-defined]
-    wrapper.cache_pause_writes = cache_pause_writes    # type: ignore[attr-defined]
-    wrapper.cache_resume_writes = cache_resume_writes  # type: ignore[attr-defined]
-    wrapper.cache_writes_paused = False                # type: ignore[attr-defined]
-    wrapper._make_key = _make_key_and_hash             # type: ignore[attr-defined]
-    wrapper._lookup = _lookup                          # type: ignore[attr-defined]
-    wrapper._peek = _peek                              # type: ignore[attr-defined]
-    wrapper._store = store                             # type: ignore[attr-defined]
-    wrapper._discard = _discard                        # type: ignore[attr-defined]
-    wrapper._flights = flights                         # type: ignore[attr-defined]
-    wrapper._func = user_function                      # type: ignore[attr-defined]
-    wrapper._check = _check                            # type: ignore[attr-defined]
-    return wrapper
+    call = uncached if maxsize == 0 else wrapper          # the path, chosen once
+    call.cache_info = cache_info                        # type: ignore[attr-defined]
+    call.cache_clear = cache_clear                      # type: ignore[attr-defined]
+    call.cache_stats = cache_stats                      # type: ignore[attr-defined]
+    call.cache_invalidate = cache_invalidate            # type: ignore[attr-defined]
+    call.cache_evict = cache_evict                      # type: ignore[attr-defined]
+    call.cache_pause_writes = cache_pause_writes        # type: ignore[attr-defined]
+    call.cache_resume_writes = cache_resume_writes      # type: ignore[attr-defined]
+    call.cache_writes_paused = False                    # type: ignore[attr-defined]
+    call._make_key = _make_key_and_hash                 # type: ignore[attr-defined]
+    call._lookup = _lookup                              # type: ignore[attr-defined]
+    call._peek = _peek                                  # type: ignore[attr-defined]
+    call._store = store                                 # type: ignore[attr-defined]
+    call._discard = _discard                            # type: ignore[attr-defined]
+    call._flight = flight                               # type: ignore[attr-defined]
+    call._func = user_function                          # type: ignore[attr-defined]
+    call._check = _check                                # type: ignore[attr-defined]
+    return call
 
 
-from .._decorators import make_api, single_flight_miss as _single_flight_miss  # noqa: E402
+from .._lru_decorators import make_api, single_flight_miss as _single_flight_miss  # noqa: E402
 
 lru_cache, cache, cached_method = make_api(_lru_cache_wrapper)

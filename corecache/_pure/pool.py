@@ -22,12 +22,14 @@ import threading
 from collections import deque
 from time import monotonic
 from types import GenericAlias
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from .._pool_common import (FOREVER, check_pool_args, closed, duplicate, exhausted, not_lent,
                             pool_repr, resolve_timeout, wait_seconds)
 from .._util import write_unraisable
-from ..config import check_count, read_clock as _user_time
+from .._checks import check_count, read_clock as _user_time
 from ..stats import PoolStats
 
 __all__ = ["ObjectPool"]
@@ -63,15 +65,19 @@ class _Lease:
         self.held = False
 
     def __enter__(self) -> Any:
+        try:
+            pool = self.pool
+        except AttributeError:
+            raise TypeError("this acquire() context was not made by ObjectPool.acquire()") from None
         if self.held:
             raise RuntimeError("this acquire() context is already entered")
-        obj = self.pool._get(self.timeout)
+        obj = pool._get(self.timeout)
         self.obj = obj
         self.held = True
         return obj
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        if not self.held:
+        if not getattr(self, "held", False):
             raise RuntimeError("acquire() context exited without being entered")
         obj = self.obj
         self.obj = None
@@ -106,15 +112,10 @@ class ObjectPool:
 
     __class_getitem__ = classmethod(GenericAlias)   # ObjectPool[Parser] at run time
 
-    def __init__(self, factory: Callable[[], Any], max_size: int = 10, *, min_size: int = 0,
-                 reset: Optional[Callable[[Any], Any]] = None,
-                 validate: Optional[Callable[[Any], Any]] = None,
-                 idle_timeout: Optional[float] = None, acquire_timeout: Optional[float] = None,
-                 clock: Optional[Callable[[], float]] = None) -> None:
-        max_size, min_size, idle_timeout, acquire_timeout = check_pool_args(
-            factory, max_size, min_size, reset, validate, idle_timeout, acquire_timeout, clock)
-        if getattr(self, "_factory", None) is not None:
-            raise RuntimeError("ObjectPool.__init__ called twice")
+    def __new__(cls, *args: Any, **kwargs: Any) -> "ObjectPool":
+        # an empty pool with no factory, as the compiled __cinit__ leaves it:
+        # a subclass whose __init__ skips ours gets a clear error on use
+        self = super().__new__(cls)
         self._lock = threading.RLock()
         self._idle: Deque[Tuple[Any, float]] = deque()
         self._owned: Dict[int, List[Any]] = {}     # id -> [obj, state]
@@ -122,6 +123,25 @@ class ObjectPool:
         self._creating = 0
         self._created = self._reused = self._discarded = self._waits = self._timeouts = 0
         self._closed = False
+        self._factory: Any = None
+        self._max_size_given = None
+        self._max = self._min = 0
+        self._reset = self._validate = self._clock = None
+        self._checks = self._timed = False
+        self._idle_timeout_given = self._acquire_timeout_given = None
+        self._idle_timeout = INF
+        self._timeout = 0.0
+        return self
+
+    def __init__(self, factory: Callable[[], Any], max_size: int = 10, *, min_size: int = 0,
+                 reset: Optional[Callable[[Any], Any]] = None,
+                 validate: Optional[Callable[[Any], Any]] = None,
+                 idle_timeout: Optional[float] = None, acquire_timeout: Optional[float] = None,
+                 clock: Optional[Callable[[], float]] = None) -> None:
+        max_size, min_size, idle_timeout, acquire_timeout = check_pool_args(
+            factory, max_size, min_size, reset, validate, idle_timeout, acquire_timeout, clock)
+        if self._factory is not None:
+            raise RuntimeError("ObjectPool.__init__ called twice")
         self._factory = factory
         self._max_size_given = max_size
         self._max = min(max_size, MAX_ENTRIES)
@@ -190,6 +210,9 @@ class ObjectPool:
         return self._get_slow(timeout)
 
     def _get_slow(self, timeout: float) -> Any:
+        if self._factory is None:
+            raise TypeError(f"{type(self).__name__} was not initialized "
+                            f"(a subclass's __init__ must call super().__init__)")
         w: Optional[_Waiter] = _Waiter()
         with self._lock:
             if self._closed:

@@ -35,6 +35,8 @@ UNITS: Dict[str, Tuple[bool, float]] = {
     "s": (False, 0.0),
     "sets/s": (True, 0.0),
     "round trips": (False, 0.0),
+    "gets/s": (True, 0.0),
+    "ms": (False, 0.0),
 }
 
 REFERENCES = ("dict", "functools", "functools[py]", "queue", "unregistered", "optimal")

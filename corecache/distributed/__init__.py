@@ -6,12 +6,17 @@ Stores: :class:`RedisStore` (single node or cluster), :class:`MemoryStore`.
 Patterns: :class:`ReadThroughCache`, :class:`WriteThroughCache`,
 :class:`WriteBehindCache`, :class:`RefreshAheadCache`, :class:`NearCache`;
 :func:`warm` and the :func:`cached` decorator.  See README.md.
+
+The asyncio twin is :mod:`corecache.distributed.aio`, with the same names.
+The modules here that hold the pattern logic are generated from it
+(``_unasync.py``): edit the ones in ``aio/``.
 """
-from ..exceptions import (CacheWriteError, PendingLimitReached, PendingWritesError, StoreError,
-                          StoreUnavailable)
+from ..exceptions import (CacheWriteError, LoadFailed, PendingLimitReached, PendingWritesError,
+                          StoreError, StoreUnavailable, WritesLostError)
 from ._base import Cache
 from .decorator import cached, make_key
 from .patterns import NearCache, ReadThroughCache, RefreshAheadCache, WriteThroughCache, warm
+from ._redis_common import CircuitBreaker
 from .redis_store import RedisStore
 from .serializers import CorruptValue, JsonSerializer, PickleSerializer, RawSerializer
 from .stats import DistributedStats
@@ -21,9 +26,11 @@ from .write_behind import WriteBehindCache
 __all__ = [
     "Cache",
     "CacheWriteError",
+    "CircuitBreaker",
     "CorruptValue",
     "DistributedStats",
     "JsonSerializer",
+    "LoadFailed",
     "MemoryStore",
     "NearCache",
     "PendingLimitReached",
@@ -38,6 +45,7 @@ __all__ = [
     "StoreUnavailable",
     "WriteBehindCache",
     "WriteThroughCache",
+    "WritesLostError",
     "cached",
     "make_key",
     "warm",

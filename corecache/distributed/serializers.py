@@ -9,9 +9,16 @@ corrupt entry; ``loads`` raises :class:`CorruptValue` for bytes it refuses
 * ``"json"`` (the default): compact JSON, UTF-8.  Tuples come back as lists
   and dict keys as strings, as JSON has it.
 * ``"pickle"``: only with a secret key.  Every value is signed with
-  HMAC-SHA256 and the signature is checked, in constant time, before a
-  single byte is unpickled; an unsigned or tampered value is a miss.
+  HMAC-SHA256 over the namespace, the key and the expiry it was stored
+  with, and the signature is checked, in constant time, before a single
+  byte is unpickled: an unsigned or tampered value, a value copied under
+  another key or namespace, or one read after its signed expiry is a miss.
 * ``"raw"``: bytes in, bytes out.
+
+A serializer whose ``binds`` attribute is true (the pickle one) is called
+as ``dumps(value, where, expires)`` and ``loads(data, where, check_expiry)``
+by the stores, where ``where`` is ``(namespace, key)`` and ``expires`` the
+Unix time in milliseconds the value expires at (0: never).
 """
 from __future__ import annotations
 
@@ -20,7 +27,9 @@ import hmac
 import json
 import logging
 import pickle
-from typing import Any, Sequence, Union
+import struct
+import time
+from typing import Any, Sequence, Tuple, Union
 
 from ..exceptions import CoreCacheError
 
@@ -71,15 +80,6 @@ class JsonSerializer:
         except (UnicodeDecodeError, ValueError) as exc:
             raise CorruptValue(f"not JSON: {exc}") from None
 
-    def loads_many(self, datas: Any) -> list:
-        """loads() of many values in one parse (as one JSON array).  The
-        caller checks that as many values came back, and falls back to
-        loads() one by one otherwise."""
-        result = self._decoder.decode((b"[" + b",".join(datas) + b"]").decode("utf-8"))
-        if not isinstance(result, list):
-            raise CorruptValue("not a JSON array")
-        return result
-
     def __repr__(self) -> str:
         return "JsonSerializer()"
 
@@ -103,8 +103,14 @@ class RawSerializer:
         return "RawSerializer()"
 
 
-_MAGIC = b"ccp1"           # format marker of a signed pickle
+_MAGIC = b"ccp2"           # format marker of a signed pickle bound to its key
 _SIG = hashlib.sha256().digest_size
+_HEAD = len(_MAGIC) + _SIG + 8   # magic, signature, expiry (ms, big-endian)
+_EXPIRES = struct.Struct(">Q")
+# a value read this long after its signed expiry is refused: the writer's
+# and the reader's clocks may differ by this much
+EXPIRY_GRACE_MS = 1000
+_NOWHERE = ("", "")
 
 
 def _as_key(key: Any, name: str) -> bytes:
@@ -117,12 +123,25 @@ def _as_key(key: Any, name: str) -> bytes:
     return bytes(key)
 
 
-class PickleSerializer:
-    """Pickle, signed with HMAC-SHA256.
+def _context(where: Tuple[str, str], expires: bytes) -> bytes:
+    """What a signature covers besides the payload: the namespace and the
+    key (length-prefixed, so that no two pairs give the same bytes) and the
+    expiry."""
+    ns, key = (w.encode("utf-8", "surrogatepass") for w in where)
+    return (_MAGIC + len(ns).to_bytes(4, "big") + ns + len(key).to_bytes(4, "big") + key
+            + expires)
 
-    Stored form: ``b"ccp1" + HMAC-SHA256(key, payload) + payload``.  The
-    signature is verified with :func:`hmac.compare_digest` before unpickling,
-    so only bytes produced by a holder of the key are ever unpickled.
+
+class PickleSerializer:
+    """Pickle, signed with HMAC-SHA256 and bound to where it is stored.
+
+    Stored form: ``b"ccp2" + signature + expiry + payload``, where expiry
+    is the Unix time in milliseconds (8 bytes, 0: never) and the signature
+    is HMAC-SHA256(key, namespace, key, expiry, payload).  It is verified
+    with :func:`hmac.compare_digest` before unpickling, so only bytes a
+    holder of the secret produced *for this namespace and key* are ever
+    unpickled, and not after they expired (plus ``EXPIRY_GRACE_MS`` for
+    clock skew).
 
     :param secret_key: the signing key (bytes or str, 16 bytes or more), or a
         sequence of keys: the first signs, every one verifies (key rotation).
@@ -130,6 +149,7 @@ class PickleSerializer:
     """
 
     name = "pickle"
+    binds = True
 
     def __init__(self, secret_key: Union[bytes, str, Sequence[Union[bytes, str]]],
                  *, protocol: int = 5) -> None:
@@ -150,25 +170,41 @@ class PickleSerializer:
         self._keys = keys
         self._protocol = protocol
 
-    def _sign(self, key: bytes, payload: bytes) -> bytes:
-        return hmac.new(key, payload, hashlib.sha256).digest()
+    def _sign(self, key: bytes, context: bytes, payload: bytes) -> bytes:
+        mac = hmac.new(key, context, hashlib.sha256)
+        mac.update(payload)
+        return mac.digest()
 
-    def dumps(self, value: Any) -> bytes:
+    def dumps(self, value: Any, where: Tuple[str, str] = _NOWHERE, expires: int = 0) -> bytes:
+        """The signed pickle of value, for key ``where = (namespace, key)``,
+        expiring at Unix time ``expires`` ms (0: never)."""
         try:
             payload = pickle.dumps(value, self._protocol)
         except Exception as exc:  # PicklingError, TypeError, AttributeError, ...
             raise TypeError(f"cannot pickle {_short(value)}: {exc}") from None
-        return _MAGIC + self._sign(self._keys[0], payload) + payload
+        exp = _EXPIRES.pack(expires)
+        return _MAGIC + self._sign(self._keys[0], _context(where, exp), payload) + exp + payload
 
-    def loads(self, data: bytes) -> Any:
+    def loads(self, data: bytes, where: Tuple[str, str] = _NOWHERE,
+              check_expiry: bool = True) -> Any:
+        """The value of a signed pickle made for ``where``; CorruptValue if
+        it is unsigned, tampered, made for another key, or expired."""
         data = bytes(data)
-        if len(data) < len(_MAGIC) + _SIG or not data.startswith(_MAGIC):
-            raise CorruptValue("not a signed pickle (refused without unpickling)")
+        if len(data) < _HEAD or not data.startswith(_MAGIC):
+            raise CorruptValue("not a signed pickle of this format (refused without unpickling)")
         sig = data[len(_MAGIC):len(_MAGIC) + _SIG]
-        payload = data[len(_MAGIC) + _SIG:]
-        if not any(hmac.compare_digest(sig, self._sign(k, payload)) for k in self._keys):
-            raise CorruptValue("bad signature (tampered, or signed with another key); "
-                               "refused without unpickling")
+        exp = data[_HEAD - 8:_HEAD]
+        payload = data[_HEAD:]
+        context = _context(where, exp)
+        if not any(hmac.compare_digest(sig, self._sign(k, context, payload)) for k in self._keys):
+            raise CorruptValue("bad signature (tampered, signed with another key, or stored "
+                               "under another key or namespace); refused without unpickling")
+        if check_expiry:
+            expires = _EXPIRES.unpack(exp)[0]
+            if expires and time.time() * 1000 > expires + EXPIRY_GRACE_MS:
+                raise CorruptValue("expired: signed to expire "
+                                   f"{time.time() - expires / 1000:.1f}s ago; refused without "
+                                   "unpickling")
         try:
             return pickle.loads(payload)
         except Exception as exc:  # signed by us, but e.g. its class is gone

@@ -15,18 +15,29 @@ __all__ = ["DistributedStats"]
 class DistributedStats:
     """A snapshot of a pattern's counters, taken by ``stats()``.
 
+    Every lookup (``get``, each key of ``get_many``, a decorated call) is
+    counted exactly once, as ``local_hits``, ``store_hits`` or ``misses``;
+    a lookup that waited for another thread's lookup of the same key counts
+    as what that one found, and in ``flight_waits`` too.
+
     :param local_hits: lookups answered by the local LRUCache tier (its own
-        hit counter).
+        hit counter, plus lookups that found it filled while they waited).
     :param store_hits: lookups answered by the store (Redis).
-    :param misses: lookups that found the key in no tier.
+    :param misses: lookups that found the key in no tier (whether the
+        loader then produced it or not, and also when the store failed).
+    :param flight_waits: lookups that waited for another thread's lookup of
+        the same key in this process (single flight) and took its result.
     :param loads: values produced by the loader (one per key).
     :param load_errors: loader calls that raised.
     :param store_errors: store operations that failed (unreachable, timeout,
         out of memory, ...); read paths carried on without the store.
-    :param lock_waits: misses answered by another process's load, waited for
-        under the stampede lock.
+    :param lock_waits: misses answered by another process's load (its value,
+        or its failure), waited for under the key's fill lock.
     :param lock_timeouts: waits for another process's load that gave up and
-        loaded here.
+        loaded here (without storing).
+    :param stale_fills: loaded values not stored because a write of the key
+        came in while they loaded (or the fill lock was lost): the caller
+        got them, the store and the local tier did not.
     :param corrupt: stored values the serializer refused (tampered, unsigned,
         undecodable), each treated as a miss.
     :param refreshes: background reloads done by refresh-ahead.
@@ -40,6 +51,14 @@ class DistributedStats:
     :param write_errors: writer calls that raised.
     :param pending_writes: writes queued in the store and not yet written
         (write-behind; as of the last exchange with the store).
+    :param lost_writes: acknowledged writes of this instance that the store
+        lost before any flusher wrote them (write-behind; reported by
+        flush() and close()).
+    :param fenced_writes: claimed writes this flusher dropped unwritten
+        because its lease had run out and another flusher took them over.
+    :param late_writes: writes this flusher finished after its lease ran
+        out; their keys were queued again so that the latest value is
+        written after them.
     :param flushes: batches the write-behind flusher wrote.
     :param flush_seconds: total seconds spent writing those batches.
     :param last_flush_latency: seconds the last batch took to write, or None.
@@ -51,11 +70,13 @@ class DistributedStats:
     local_hits: int = 0
     store_hits: int = 0
     misses: int = 0
+    flight_waits: int = 0
     loads: int = 0
     load_errors: int = 0
     store_errors: int = 0
     lock_waits: int = 0
     lock_timeouts: int = 0
+    stale_fills: int = 0
     corrupt: int = 0
     refreshes: int = 0
     refresh_errors: int = 0
@@ -64,6 +85,9 @@ class DistributedStats:
     writes: int = 0
     write_errors: int = 0
     pending_writes: int = 0
+    lost_writes: int = 0
+    fenced_writes: int = 0
+    late_writes: int = 0
     flushes: int = 0
     flush_seconds: float = 0.0
     last_flush_latency: Optional[float] = None
@@ -105,7 +129,8 @@ class DistributedStats:
 
 
 _COUNTERS = tuple(f.name for f in fields(DistributedStats)
-                  if f.type in ("int", int) and f.name not in ("local_hits", "pending_writes"))
+                  if f.type in ("int", int) and f.name not in ("local_hits", "pending_writes")
+                  ) + ("local_extra",)
 
 
 class Counters:
@@ -129,6 +154,12 @@ class Counters:
         with self._lock:
             self._c[name] += n
 
+    def add2(self, name: str, other: str) -> None:
+        """One of each, at once."""
+        with self._lock:
+            self._c[name] += 1
+            self._c[other] += 1
+
     def flushed(self, seconds: float) -> None:
         with self._lock:
             self._c["flushes"] += 1
@@ -145,5 +176,7 @@ class Counters:
                           pending_writes=self.pending,
                           load_latency=self.load_latency.snapshot(),
                           flush_latency=self.flush_latency.snapshot())
+        local_extra = values.pop("local_extra")
         values.update(extra)
+        values["local_hits"] = values.get("local_hits", 0) + local_extra
         return DistributedStats(**values)

@@ -13,18 +13,36 @@ program using none of the extras cannot tell the two apart.
 """
 from __future__ import annotations
 
-import asyncio
 import functools
-import inspect
 import threading
 import weakref
 from types import MethodType
-from typing import Any, Callable, Dict, Optional, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Tuple
 
-from ._common import Flight
-from .config import check_callable, check_memory_limit_mb, check_ttl
+from ._flight import AsyncSingleFlight
+from ._checks import check_callable, check_memory_limit_mb, check_ttl
 
 _MISSING = object()
+_CO_COROUTINE = 0x80         # inspect.CO_COROUTINE, without importing inspect
+
+
+def is_async(fn: Any) -> bool:
+    """Whether calling ``fn`` makes a coroutine: what inspect.iscoroutinefunction
+    says, read from the code flags, so that recognising an ``async def``
+    imports neither inspect nor asyncio."""
+    while True:
+        if getattr(fn, "_is_coroutine_marker", None) is not None:   # markcoroutinefunction
+            return True
+        if isinstance(fn, functools.partial):
+            fn = fn.func
+        elif isinstance(fn, MethodType):
+            fn = fn.__func__
+        else:
+            break
+    code = getattr(fn, "__code__", None)
+    return code is not None and bool(getattr(code, "co_flags", 0) & _CO_COROUTINE)
 
 
 def _extras(ttl: Any, memory_limit_mb: Any, single_flight: Any,
@@ -45,82 +63,40 @@ def _extras(ttl: Any, memory_limit_mb: Any, single_flight: Any,
 def single_flight_miss(wrapper: Any, key: Any, h: int, args: tuple, kwargs: dict) -> Any:
     """The miss path of ``single_flight=True``: the first thread to miss a
     key computes it; the others wait for its value or its exception."""
-    flights = wrapper._flights
-    flight = Flight()
-    winner = flights.setdefault(key, flight)
-    if winner is not flight:
-        if winner.owner == threading.get_ident():
-            raise RuntimeError(
-                f"single_flight: {getattr(wrapper, '__qualname__', wrapper)} called itself "
-                f"with the same arguments while computing them (it would wait for itself)")
-        return winner.wait()
-    try:
+    def compute() -> Any:
         # another thread may have stored it between our miss and now
         value = wrapper._peek(key, h, _MISSING)
         if value is _MISSING:
             value = wrapper._func(*args, **kwargs)
             wrapper._store(key, h, value)
-    except BaseException as exc:
-        flights.pop(key, None)
-        flight.fail(exc)
-        raise
-    flights.pop(key, None)
-    flight.succeed(value)
-    return value
-
-
-class _AsyncFlight:
-    __slots__ = ("loop", "task", "waiters")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.task: Optional[asyncio.Task] = None
-        self.waiters = 0
+        return value
+    return wrapper._flight.run(key, compute)
 
 
 def _async_wrapper(build: Callable[..., Any], user_function: Callable[..., Any],
-                   maxsize: Any, typed: Any, extras: Dict[str, Any]) -> Callable[..., Any]:
-    """Cache the awaited results of a coroutine function.
+                   maxsize: Any, typed: Any, extras: Dict[str, Any],
+                   skip: int = 0) -> Callable[..., Any]:
+    """Cache the awaited results of a coroutine function (the first `skip`
+    arguments are not part of the key: a method's self).
 
-    Concurrent awaiters of one key (in one event loop) share one computation,
-    run as a task; an awaiter that is cancelled stops waiting, and the
-    computation is cancelled when no awaiter is left.  Exceptions and
-    cancellations are not cached.
+    Concurrent awaiters of one key (in one event loop) share one computation
+    (AsyncSingleFlight); exceptions and cancellations are not cached.
     """
     extras = dict(extras, single_flight=False)
     inner = build(user_function, maxsize, typed, **extras)
-    inflight: Dict[Any, _AsyncFlight] = {}
-
-    async def compute(flight: _AsyncFlight, key: Any, h: int, args: tuple, kwargs: dict) -> Any:
-        try:
-            value = await user_function(*args, **kwargs)
-        finally:
-            if inflight.get(key) is flight:
-                del inflight[key]
-        inner._store(key, h, value)
-        return value
+    flight = AsyncSingleFlight("lru_cache: the awaited call")
 
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        hit, found = inner._lookup(args, kwargs)
+        hit, found = inner._lookup(args[skip:] if skip else args, kwargs)
         if hit:
             return found
         key, h = found
-        loop = asyncio.get_running_loop()
-        flight = inflight.get(key)
-        if flight is None or flight.loop is not loop:
-            flight = _AsyncFlight(loop)
-            inflight[key] = flight
-            flight.task = loop.create_task(compute(flight, key, h, args, kwargs))
-        task = flight.task
-        flight.waiters += 1
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if not task.done() and flight.waiters == 1:
-                task.cancel()       # the last awaiter gave up
-            raise
-        finally:
-            flight.waiters -= 1
+
+        async def compute() -> Any:
+            value = await user_function(*args, **kwargs)
+            inner._store(key, h, value)
+            return value
+        return await flight.run(key, compute)
 
     for name in ("cache_info", "cache_clear", "cache_stats", "cache_invalidate", "cache_evict"):
         setattr(wrapper, name, getattr(inner, name))
@@ -139,6 +115,28 @@ def _async_wrapper(build: Callable[..., Any], user_function: Callable[..., Any],
     return wrapper
 
 
+class _CacheSlot:
+    """What an instance's ``__dict__`` holds for one cached method: the cache
+    and the identity of the instance it belongs to.  Copying and pickling
+    an instance do not carry its cache over: a (deep) copy of the slot is
+    an empty one, and so is an unpickled one."""
+
+    __slots__ = ("owner", "cache")
+
+    def __init__(self, owner: int = 0, cache: Any = None) -> None:
+        self.owner = owner
+        self.cache = cache
+
+    def __copy__(self) -> "_CacheSlot":
+        return _CacheSlot()
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "_CacheSlot":
+        return _CacheSlot()
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_CacheSlot, ())
+
+
 def make_api(build: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..., Any], type]:
     """lru_cache, cache and cached_method around the wrapper factory `build`."""
 
@@ -146,7 +144,7 @@ def make_api(build: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..
                  params: Dict[str, Any]) -> Any:
         if not callable(user_function):
             raise TypeError("the first argument must be callable")
-        if inspect.iscoroutinefunction(user_function):
+        if is_async(user_function):
             wrapper = _async_wrapper(build, user_function, maxsize, typed, extras)
         else:
             wrapper = build(user_function, maxsize, typed, **extras)
@@ -194,7 +192,8 @@ def make_api(build: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..
             return decorate(user_function, maxsize, typed, extras,
                             {"maxsize": maxsize, "typed": typed, **given})
         elif maxsize is not None:
-            raise TypeError("Expected first argument to be an integer, a callable, or None")
+            raise TypeError(f"Expected first argument (maxsize) to be an integer, a callable, "
+                            f"or None, got {maxsize!r}")
         params = {"maxsize": maxsize, "typed": typed, **given}
 
         def decorating_function(user_function: Any) -> Any:
@@ -214,7 +213,9 @@ def make_api(build: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..
         ``self`` and held by the instance itself (in its ``__dict__``), so
         an instance with cached results is collected like any other.
         ``obj.method.cache_info()`` (and the other cache methods) speak of
-        that instance's cache.
+        that instance's cache.  A copy, a deep copy or an unpickled instance
+        starts with an empty cache of its own; ``Class.method(obj, x)`` is
+        ``obj.method(x)``; an ``async def`` method caches awaited results.
 
         Classes with ``__slots__`` and no ``__dict__`` must have a
         ``__weakref__`` slot: their instances' caches are then kept in a
@@ -238,23 +239,35 @@ def make_api(build: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..
             self._lock = threading.Lock()
             self._by_id: Dict[int, Tuple[Any, Any]] = {}
             if func is not None:
-                self(func)
+                self._apply(func)
 
-        def __call__(self, func: Any) -> "cached_method":
-            if self.func is not None:
-                raise TypeError("cached_method is already applied to a function")
+        def _apply(self, func: Any) -> "cached_method":
             if not callable(func):
                 raise TypeError("the first argument must be callable")
             self.func = func
             functools.update_wrapper(self, func)
             return self
 
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            if self.func is None:                  # @cached_method(...) applied
+                if len(args) != 1 or kwargs:
+                    raise TypeError("cached_method(...) takes the function to decorate")
+                return self._apply(args[0])
+            if not args:                           # Class.method() without an instance
+                raise TypeError(f"{self.__qualname__}() needs the instance as its first "
+                                f"argument")
+            return self._cache_for(args[0])(*args, **kwargs)
+
         def __set_name__(self, owner: type, name: str) -> None:
             self.attrname = name
 
         def _new_cache(self) -> Any:
-            w = build(self.func, self.maxsize, self.typed, ttl=self.ttl,
-                      memory_limit_mb=None, single_flight=False, clock=None, skip=1)
+            extras = {"ttl": self.ttl, "memory_limit_mb": None, "single_flight": False,
+                      "clock": None}
+            if is_async(self.func):
+                w = _async_wrapper(build, self.func, self.maxsize, self.typed, extras, skip=1)
+            else:
+                w = build(self.func, self.maxsize, self.typed, skip=1, **extras)
             return functools.update_wrapper(w, self.func)
 
         def _cache_for(self, instance: Any) -> Any:
@@ -263,10 +276,13 @@ def make_api(build: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..
             except AttributeError:
                 return self._slots_cache(instance)
             slot = "__corecache_" + (self.attrname or self.func.__name__)
-            w = d.get(slot)
-            if w is None:
-                w = d.setdefault(slot, self._new_cache())
-            return w
+            holder = d.get(slot)
+            if holder is None or holder.owner != id(instance):
+                # none yet, or one copied from another instance with its
+                # __dict__ (copy.copy): this instance gets its own
+                holder = _CacheSlot(id(instance), self._new_cache())
+                d[slot] = holder
+            return holder.cache
 
         def _slots_cache(self, instance: Any) -> Any:
             key = id(instance)

@@ -1,50 +1,10 @@
 """Python-level pieces shared by the compiled LRUCache and its pure twin:
-single-flight bookkeeping, repr, pickling and copying helpers.  None of this
-is on a hit path."""
+repr, pickling and copying helpers.  None of this is on a hit path."""
 from __future__ import annotations
 
-import copy
-import pickle
-import threading
-from typing import Any, Dict, Iterable, List, Optional, Tuple
-
-_get_ident = threading.get_ident
-
-
-class Flight:
-    """One in-progress computation that other threads may wait for.
-
-    The thread that created it (the leader) computes; others ``wait()`` and
-    get its value or its exception.
-    """
-
-    __slots__ = ("owner", "_event", "_value", "_error")
-
-    def __init__(self) -> None:
-        self.owner = _get_ident()
-        self._event = threading.Event()
-        self._value: Any = None
-        self._error: Optional[BaseException] = None
-
-    def succeed(self, value: Any) -> None:
-        self._value = value
-        self._event.set()
-
-    def fail(self, error: BaseException) -> None:
-        self._error = error
-        self._event.set()
-
-    def wait(self) -> Any:
-        self._event.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-def reentered(key: Any) -> RuntimeError:
-    return RuntimeError(
-        f"get_or_set: the factory for key {key!r} asked for the same key "
-        f"(it would wait for itself)")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Tuple
 
 
 def cache_repr(cache: Any) -> str:
@@ -74,6 +34,7 @@ def copy_cache(cache: Any) -> Any:
 
 
 def deepcopy_cache(cache: Any, memo: Dict[int, Any]) -> Any:
+    import copy
     new = type(cache)(**config_kwargs(cache))
     memo[id(cache)] = new
     new._load([(copy.deepcopy(k, memo), copy.deepcopy(v, memo), e, t)
@@ -82,6 +43,7 @@ def deepcopy_cache(cache: Any, memo: Dict[int, Any]) -> Any:
 
 
 def reduce_cache(cache: Any, impl: str) -> Tuple[Any, ...]:
+    import pickle
     kwargs = config_kwargs(cache)
     for name in ("eviction_callback", "getsizeof", "clock"):
         fn = kwargs[name]
@@ -113,9 +75,12 @@ def check_items(items: Any) -> List[Tuple[Any, Any]]:
     pairs = []
     for n, pair in enumerate(items):
         try:
-            k, v = pair
-        except (TypeError, ValueError):
+            seq = tuple(pair)
+        except TypeError:
             raise TypeError(
                 f"update: element #{n} ({pair!r}) is not a (key, value) pair") from None
-        pairs.append((k, v))
+        if len(seq) != 2:
+            raise ValueError(
+                f"update: element #{n} ({pair!r}) has length {len(seq)}; 2 is required")
+        pairs.append(seq)
     return pairs

@@ -1,5 +1,6 @@
-"""``cached``: a read-through cache around a function, with stampede
-protection."""
+# asyncio source of corecache/distributed/decorator.py (generated from it by _unasync.py)
+"""``cached``: a read-through cache around a function (aio: a coroutine
+function), with stampede protection."""
 from __future__ import annotations
 
 import functools
@@ -7,9 +8,9 @@ import hashlib
 import math
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from ..config import check_callable
+from ...config import check_callable
 from ._base import Cache
-from .stores import MISSING, Store
+from .stores import Store
 
 __all__ = ["cached", "make_key"]
 
@@ -63,13 +64,14 @@ def cached(store: Store, *, ttl: Optional[float], key: Optional[Callable[..., An
     :func:`make_key` does; ``key=`` replaces the arguments' part with
     ``key(*args, **kwargs)``.  The wrapper has ``cache`` (the underlying
     cache), ``invalidate(*args, **kwargs)``, ``key_of(*args, **kwargs)``,
-    ``stats()`` and ``close()``.
+    ``stats()`` and ``aclose()``.
 
     :param store: a MemoryStore or RedisStore.
     :param ttl: seconds results live in the store.
     :param key: ``key(*args, **kwargs) -> str``, for arguments that have no
         stable repr.
-    :param namespace: the key prefix (default: module.qualname).
+    :param namespace: the key prefix (default: module.qualname); no ':',
+        which ends it, so that two functions never share a key.
     :param local: an optional LRUCache as the first tier.
 
     Other keywords: see Cache (stampede, lock_lease, lock_wait).
@@ -77,6 +79,8 @@ def cached(store: Store, *, ttl: Optional[float], key: Optional[Callable[..., An
     check_callable(key, "key")
     if namespace is not None and not isinstance(namespace, str):
         raise TypeError(f"namespace must be a str or None, got {namespace!r}")
+    if namespace is not None and (not namespace or ":" in namespace):
+        raise ValueError(f"namespace must be a non-empty str without ':', got {namespace!r}")
     cache = Cache(store, ttl=ttl, local=local, **options)
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,24 +97,20 @@ def cached(store: Store, *, ttl: Optional[float], key: Optional[Callable[..., An
                 return prefix + k
             return prefix + make_key(args, kwargs)
 
-        local_get = cache._local_get
+        get_or_load = cache.get_or_load
 
         @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            k = key_of(*args, **kwargs)
-            value = local_get(k, MISSING)
-            if value is not MISSING:
-                return value
-            return cache._get(k, lambda: func(*args, **kwargs))
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return await get_or_load(key_of(*args, **kwargs), func, *args, **kwargs)
 
-        def invalidate(*args: Any, **kwargs: Any) -> bool:
-            return cache.delete(key_of(*args, **kwargs))
+        async def invalidate(*args: Any, **kwargs: Any) -> bool:
+            return await cache.delete(key_of(*args, **kwargs))
 
         wrapper.cache = cache              # type: ignore[attr-defined]
         wrapper.key_of = key_of            # type: ignore[attr-defined]
         wrapper.invalidate = invalidate    # type: ignore[attr-defined]
         wrapper.stats = cache.stats        # type: ignore[attr-defined]
-        wrapper.close = cache.close        # type: ignore[attr-defined]
+        wrapper.aclose = cache.aclose      # type: ignore[attr-defined]
         return wrapper
 
     return decorate

@@ -1,21 +1,22 @@
+# asyncio source of corecache/distributed/patterns.py (generated from it by _unasync.py)
 """Read-through, write-through, refresh-ahead and the near cache, plus
 warm().  The write-behind cache is in write_behind.py; the read path and
 stampede protection they share are in _base.py."""
 from __future__ import annotations
 
-import logging
-import queue
+import collections
 import threading
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from time import monotonic
+from typing import Any, Callable, Deque, Dict, List, Optional
 
-from ..config import check_callable, check_count, check_seconds
-from ..exceptions import CacheWriteError, StoreError
-from ._base import Cache, FillGuard, check_local, check_store
-from .stores import MISSING, Store, norm_key
+from ...config import check_callable, check_count, check_seconds
+from ...exceptions import CacheWriteError, StoreError
+from .._protocol import MISSING, FillGuard, check_local, log, never, sha1, write_key
+from ._base import Cache, check_store
+from ._io import Event, Worker, call, constructor_wait
+from .stores import Store
 
 __all__ = ["NearCache", "ReadThroughCache", "RefreshAheadCache", "WriteThroughCache", "warm"]
-
-log = logging.getLogger("corecache.distributed")
 
 
 class ReadThroughCache(Cache):
@@ -74,22 +75,22 @@ class WriteThroughCache(Cache):
         super().__init__(store, ttl=ttl, local=local, loader=loader, loader_many=loader_many,
                          **options)
 
-    def _write_record(self, fn: Callable[[], Any], n: int = 1) -> None:
+    async def _write_record(self, fn: Callable[[], Any], n: int = 1) -> None:
         try:
-            fn()
+            await call(fn)
         except BaseException:
             self._c.add("write_errors")
             raise
         self._c.add("writes", n)
 
-    def _cache_failed(self, keys: List[str], exc: StoreError, what: str) -> CacheWriteError:
+    async def _cache_failed(self, keys: List[str], exc: StoreError, what: str) -> CacheWriteError:
         self._c.add("store_errors")
         for k in keys:
             self._invalidate_own(k, None)
             if self._local is not None:
                 self._local.pop(k, None)
         try:
-            self._store._remove_many(keys, self._id)
+            await self._store.remove_many(keys, self._id)
             fate = "the cached entry was removed"
         except StoreError:
             fate = "the cached entry could not be removed either and may be stale until its TTL"
@@ -97,61 +98,66 @@ class WriteThroughCache(Cache):
         return CacheWriteError(f"the {what} stored {shown!r}, but the cache could not be "
                                f"updated ({exc}); {fate}", key=shown)
 
-    def set(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
+    async def set(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
         """Write value through the writer, then cache it."""
-        k = norm_key(key)
-        data = self._store.encode(value)          # a bad value fails here, before the writer
+        k = write_key(key)
         ms = self._ttl_ms if ttl is None else self._store.resolve_ttl(ttl)
-        self._write_record(lambda: self._writer(k, value))
+        data = self._store.encode(value, k, ms)   # a bad value fails here, before the writer
+        await self._write_record(lambda: self._writer(k, value))
         try:
-            self._write(k, data, ms, self._roundtrip(k, data, value), ttl)
+            await self._write(k, data, ms, self._roundtrip(k, data, value), ttl)
         except StoreError as exc:
-            raise self._cache_failed([k], exc, "writer") from exc
+            raise await self._cache_failed([k], exc, "writer") from exc
 
-    def set_many(self, mapping: Any, ttl: Optional[float] = None) -> None:
+    async def set_many(self, mapping: Any, ttl: Optional[float] = None) -> None:
         """Write every (key, value) through writer_many (or writer per key),
         then cache them in one round trip."""
         if not hasattr(mapping, "items"):
             raise TypeError(f"set_many takes a mapping, got {type(mapping).__name__}")
-        items = {norm_key(k): v for k, v in mapping.items()}
-        for v in items.values():
-            self._store.encode(v)
+        items = {write_key(k): v for k, v in mapping.items()}
+        for k, v in items.items():
+            self._store.encode(v, k)
         if not items:
             return
         if self._writer_many is not None:
-            self._write_record(lambda: self._writer_many(dict(items)), len(items))  # type: ignore[misc]
+            await self._write_record(lambda: self._writer_many(dict(items)),  # type: ignore[misc]
+                                     len(items))
         else:
             for k, v in items.items():
-                self._write_record(lambda k=k, v=v: self._writer(k, v))
+                await self._write_record(lambda k=k, v=v: self._writer(k, v))
         try:
-            super().set_many(items, ttl)
+            await super().set_many(items, ttl)
         except StoreError as exc:
-            raise self._cache_failed(list(items), exc, "writer") from exc
+            raise await self._cache_failed(list(items), exc, "writer") from exc
 
-    def delete(self, key: Any) -> bool:
+    async def delete(self, key: Any) -> bool:
         """deleter(key) if given, then drop the cached entry."""
-        k = norm_key(key)
+        k = write_key(key)
         if self._deleter is not None:
-            self._write_record(lambda: self._deleter(k))  # type: ignore[misc]
+            await self._write_record(lambda: self._deleter(k))  # type: ignore[misc]
         try:
-            return super().delete(k)
+            return await super().delete(k)
         except StoreError as exc:
             if self._deleter is None:
                 raise
-            raise self._cache_failed([k], exc, "deleter") from exc
+            raise await self._cache_failed([k], exc, "deleter") from exc
 
 
 class RefreshAheadCache(Cache):
     """A read-through cache whose hot keys never expire under their readers:
     a read of an entry older than ``refresh_ahead * ttl`` returns the
     current value at once and triggers one background reload of that key,
-    once across all processes (a refresh lock in the store, whose holder
-    first checks that nobody refreshed the key meanwhile).
+    once across all processes (the key's fill lock, whose holder first
+    checks that nobody refreshed the key meanwhile).  The reloaded value is
+    stored only if the key still holds what the refresh saw (or expired)
+    and no write came through corecache meanwhile: a refresh never
+    overwrites a newer ``set()``.
 
     :param ttl: seconds values live in the store (required, finite).
     :param refresh_ahead: the fraction of ttl after which a read refreshes
         (0 < refresh_ahead < 1).
-    :param workers: background threads doing the reloads.
+    :param workers: background workers doing the reloads (threads; in aio,
+        tasks).
     """
 
     def __init__(self, store: Store, loader: Callable[[str], Any], *, ttl: float,
@@ -164,7 +170,8 @@ class RefreshAheadCache(Cache):
         if seconds is None:
             raise TypeError("ttl must be a positive number of seconds, got None")
         if isinstance(refresh_ahead, bool) or not isinstance(refresh_ahead, (int, float)):
-            raise TypeError(f"refresh_ahead must be a number between 0 and 1, got {refresh_ahead!r}")
+            raise TypeError(f"refresh_ahead must be a number between 0 and 1, "
+                            f"got {refresh_ahead!r}")
         if not 0 < refresh_ahead < 1:
             raise ValueError(f"refresh_ahead must be between 0 and 1 (exclusive), "
                              f"got {refresh_ahead!r}")
@@ -178,16 +185,18 @@ class RefreshAheadCache(Cache):
         self._fresh_for = seconds * (1 - float(refresh_ahead))
         if self._local is not None:   # a local copy never outlives the refresh point
             self._local_ttl = _min_local(self._local.default_ttl, seconds - self._fresh_for)
-        self._queue: "queue.SimpleQueue[Optional[str]]" = queue.SimpleQueue()
+        self._todo: Deque[str] = collections.deque()
+        self._todo_added = Event()
         self._due: set = set()
         self._due_lock = threading.Lock()
-        self._workers = [threading.Thread(target=self._work, daemon=True,
-                                          name=f"corecache-refresh-{i}") for i in range(n)]
-        for t in self._workers:
-            t.start()
+        self._workers = [Worker(self._work, f"refresh-{i}") for i in range(n)]
+        for w in self._workers:
+            w.start()
 
-    def _lookup(self, key: str) -> Any:
-        data, left = self._store._fetch_ttl(key)
+    async def _lookup(self, key: str) -> Any:
+        sent = monotonic()
+        data, left = await self._reads.fetch_ttl(key)
+        left = self._left(left, sent)
         if data is None:
             return MISSING
         value = self._store.decode(key, data)
@@ -201,22 +210,32 @@ class RefreshAheadCache(Cache):
             return value, 0          # not into the local tier: reads must see the refresh
         return value, until_due      # the local copy lasts until the entry is due
 
-    def _lookup_many(self, keys: List[str]) -> Any:
-        found, ttls, missing = super()._lookup_many(keys)
-        if found:
-            try:
-                lefts = self._store._fetch_ttls(list(found))
-            except (StoreError, AttributeError):
-                lefts = {}
-            for k, left in lefts.items():
-                if left is None:
-                    continue
-                until_due = left - self._fresh_for
-                if until_due <= 0:
-                    self._schedule(k)
-                    ttls[k] = 0
-                else:
-                    ttls[k] = until_due
+    async def _lookup_many(self, keys: List[str], count: bool = True) -> Any:
+        sent = monotonic()
+        datas, lefts = await self._store.fetch_many_ttl(keys)
+        lefts = [self._left(left, sent) for left in lefts]
+        found = {}
+        ttls: Dict[str, Any] = {}
+        missing = []
+        for k, value, left in zip(keys, self._store.decode_many(keys, datas), lefts):
+            if value is MISSING:
+                missing.append(k)
+                continue
+            found[k] = value
+            if left is None:
+                ttls[k] = None
+                continue
+            until_due = left - self._fresh_for
+            if until_due <= 0:
+                self._schedule(k)
+                ttls[k] = 0
+            else:
+                ttls[k] = until_due
+        if count:
+            if found:
+                self._c.add("store_hits", len(found))
+            if missing:
+                self._c.add("misses", len(missing))
         return found, ttls, missing
 
     def _schedule(self, key: str) -> None:
@@ -226,40 +245,52 @@ class RefreshAheadCache(Cache):
             if key in self._due:
                 return
             self._due.add(key)
-        self._queue.put(key)
+        self._todo.append(key)
+        self._todo_added.set()
+        for w in self._workers:
+            w.ensure()
 
-    def _work(self) -> None:
+    async def _work(self) -> None:
         while True:
-            key = self._queue.get()
-            if key is None:
-                return
             try:
-                self._refresh(key)
+                key = self._todo.popleft()
+            except IndexError:
+                if self._closed:
+                    return
+                self._todo_added.clear()    # then look again: a later add wakes the wait
+                if not self._todo and not self._closed:
+                    await self._todo_added.wait(1.0)
+                continue
+            try:
+                await self._refresh(key)
             except Exception:   # counted in _refresh; a worker never dies
                 pass
             finally:
                 with self._due_lock:
                     self._due.discard(key)
 
-    def _refresh(self, key: str) -> None:
+    async def _refresh(self, key: str) -> None:
         store = self._store
+        token = self._token()
         try:
-            token = store._lock("refresh", key, self._lock_lease)
+            if not await store.lock(key, token, self._lock_lease):
+                return   # another process loads or refreshes it
         except StoreError:
             self._c.add("store_errors")
             return
-        if token is None:
-            return   # another process refreshes it
+        store.keep(key, token, self._lock_lease)
+        released = False
         try:
             try:   # refreshed meanwhile (its lock released already)?
-                data, left = store._fetch_ttl(key)
-                if data is not None and left is not None and left > self._fresh_for:
-                    return
+                seen, left = await store.fetch_ttl(key)
             except StoreError:
                 self._c.add("store_errors")
                 return
+            if seen is not None and left is not None and left > self._fresh_for:
+                return
             try:
-                data, value = self._load_value(key, lambda: self._loader(key))  # type: ignore[misc]
+                data, value = await self._load_value(
+                    key, lambda: self._loader(key))  # type: ignore[misc]
             except Exception as exc:
                 self._c.add("refresh_errors")
                 log.warning("corecache: refreshing key %r failed: %r (the current value "
@@ -267,48 +298,61 @@ class RefreshAheadCache(Cache):
                 return
             ticket = self._begin(key)
             try:
-                store._put(key, data, self._ttl_ms, self._id)
+                stored = await store.fill(key, data, self._ttl_ms, token, self._id,
+                                    expect=None if seen is None else sha1(seen))
+                released = True
             except StoreError:
                 self._c.add("store_errors")
                 self._c.add("refresh_errors")
                 self._end(ticket)
                 return
+            if not stored:    # set() or deleted meanwhile: that write stands
+                self._c.add("stale_fills")
+                self._end(ticket)
+                return
             self._c.add("refreshes")
             self._invalidate_own(key, ticket)
-            self._fill(key, value, self._ttl - self._fresh_for, ticket)
+            self._fill_local(key, value, self._ttl - self._fresh_for, ticket)
         finally:
-            try:
-                store._unlock("refresh", key, token)
-            except StoreError:
-                self._c.add("store_errors")
+            store.drop(key, token)
+            if not released:
+                await self._unlock(key, token)
 
-    def close(self, timeout: float = 5.0) -> None:
+    async def aclose(self, timeout: float = 5.0) -> None:
         """Stop the refresh workers (a reload in progress finishes first)."""
         if self._closed:
             return
         self._closed = True
-        for _ in self._workers:
-            self._queue.put(None)
-        for t in self._workers:
-            if t is not threading.current_thread():
-                t.join(timeout)
+        self._todo.clear()
+        self._todo_added.set()
+        for w in self._workers:
+            await w.join(timeout)
 
 
 class NearCache(Cache):
     """A local LRUCache in front of the store, kept coherent across
-    processes: every write or delete through corecache on the namespace
-    publishes its keys on the namespace's invalidation channel, and every
-    near cache drops them from its local tier when the message arrives
-    (milliseconds).  A write in this process updates its own local tier.
+    processes by the store's invalidation stream, which sees every writer:
 
-    While the channel is down (Redis restarted, connection lost, no answer
+    * on a single Redis node (6 and later, Valkey), Redis tracks the
+      namespace's keys for this process (``CLIENT TRACKING ... BCAST PREFIX
+      ns:``) and reports every change of one, whoever made it: corecache in
+      any process, a plain ``SET`` from another client or ``redis-cli``, a
+      Lua script, an expiry, ``FLUSHALL``;
+    * and every write or delete through corecache publishes its keys on the
+      namespace's channel (on a cluster, or a server without tracking, this
+      is all there is: writes that bypass corecache are then seen only when
+      the local copy's TTL runs out).
+
+    Each message drops its keys from the local tier (milliseconds).  A
+    write in this process updates its own local tier (on a single node the
+    server's report of it then drops that copy again: the next read goes
+    to the store once).
+
+    While the stream is down (Redis restarted, connection lost, no answer
     to PING within two heartbeats) the local tier is cleared and bypassed;
-    when the subscription is back it is cleared again and used.  A value
+    when it is back the local tier is cleared again and used.  A value
     read while a change of its key was in flight never enters the local
     tier (see FillGuard).
-
-    Writes that bypass corecache (another client's SET) publish nothing:
-    local copies of those keys live until their local TTL.
 
     :param local: the LRUCache of this process (required).  Give it a
         default_ttl: it bounds how stale a copy can get if a message is
@@ -317,10 +361,9 @@ class NearCache(Cache):
     :param loader: optional ``loader(key)``: a miss of every tier loads (with
         stampede protection) instead of returning the default.
     :param heartbeat: seconds between PINGs on the invalidation connection.
-    :param wait_ready: seconds the constructor waits for the subscription.
+    :param wait_ready: seconds the constructor (aio: ``async with`` or the
+        first awaited call) waits for the subscription.
     """
-
-    _near = True
 
     def __init__(self, store: Store, *, local: Any, ttl: Optional[float] = None,
                  loader: Optional[Callable[[str], Any]] = None,
@@ -335,18 +378,74 @@ class NearCache(Cache):
         super().__init__(store, ttl=ttl, local=local, loader=loader, loader_many=loader_many,
                          **options)
         self._guard = FillGuard()
-        self._ready = threading.Event()
+        # key -> how many of this instance's own writes of it the server's
+        # tracking will report (each report of one is not news: it must not
+        # drop the value this instance just wrote)
+        self._echoes: Dict[str, int] = {}
+        self._echo_lock = threading.Lock()
+        self._ready = Event()
+        self._wait_ready = wait
         self._switch(False)          # bypassed until the channel is up
-        self._sub = store._subscribe(self._on_event, heartbeat=hb or 1.0)
-        self._ready.wait(wait)
+        self._sub = store.subscribe(self._on_event, heartbeat=hb or 1.0)
+        constructor_wait(self._ready, wait)   # aio: in __aenter__ (or _start)
+
+    async def _start(self) -> None:
+        self._sub.ensure()
+        await self._ready.wait(self._wait_ready)
+
+    @property
+    def tracking(self) -> bool:
+        """True while the server reports every writer's changes (CLIENT
+        TRACKING); False on a cluster, a server without it, or MemoryStore
+        (where every write goes through corecache anyway)."""
+        return bool(getattr(self._sub, "tracking", False))
 
     @property
     def local_enabled(self) -> bool:
         """False while the invalidation channel is down (local tier bypassed)."""
         return self._enabled
 
+    def _expect(self, keys: List[str]) -> None:
+        if getattr(self._sub, "tracking", False):
+            with self._echo_lock:
+                for k in keys:
+                    self._echoes[k] = self._echoes.get(k, 0) + 1
+
+    def _unexpect(self, keys: List[str]) -> None:
+        with self._echo_lock:
+            for k in keys:
+                n = self._echoes.get(k, 0) - 1
+                if n > 0:
+                    self._echoes[k] = n
+                else:
+                    self._echoes.pop(k, None)
+
+    def _news(self, keys: List[str]) -> List[str]:
+        """Of keys the server reported changed, those this instance did not
+        write itself (each report of an own write is taken once).  If
+        another writer's report is taken for an own write's, that write
+        came after the other's (or its own report, still due, drops the
+        copy): the local tier never keeps an older value than the store."""
+        if not self._echoes:
+            return keys
+        news = []
+        with self._echo_lock:
+            for k in keys:
+                n = self._echoes.get(k, 0)
+                if n == 0:
+                    news.append(k)
+                elif n == 1:
+                    del self._echoes[k]
+                else:
+                    self._echoes[k] = n - 1
+        return news
+
     def _on_event(self, event: str, origin: Optional[str], keys: Optional[List[str]]) -> None:
         local = self._local
+        if event == "tracked":          # the server's report: every writer's changes
+            if keys is not None:
+                keys = self._news(keys)
+            event = "keys"
         if event == "keys":
             if origin == self._id:
                 return
@@ -363,11 +462,15 @@ class NearCache(Cache):
             if dropped:
                 self._c.add("invalidations", dropped)
         elif event == "up":
+            with self._echo_lock:
+                self._echoes.clear()
             self._guard.invalidate_all()
             local.clear()
             self._switch(True)
             self._ready.set()
         elif event == "down":
+            with self._echo_lock:
+                self._echoes.clear()
             self._switch(False)
             self._guard.invalidate_all()
             local.clear()
@@ -378,13 +481,14 @@ class NearCache(Cache):
         self._enabled = enabled
         if enabled:
             self._local_get = self._local.get
-            self.get = self._fast_get or self._bypass_get
+            self.get = self._fast_get or self._get_plain
         else:
-            self._local_get = _never
+            self._local_get = never
             self.get = self._bypass_get
 
-    def _bypass_get(self, key: Any, default: Any = None) -> Any:
-        return self._get_slow(key, default)
+    async def _bypass_get(self, key: Any, default: Any = None) -> Any:
+        self._sub.ensure()       # aio: a listener deferred until a loop ran
+        return await self._get_slow(key, default)
 
     def _begin(self, key: str) -> Any:
         return self._guard.begin(key)
@@ -395,36 +499,32 @@ class NearCache(Cache):
     def _invalidate_own(self, key: str, ticket: Any) -> None:
         self._guard.invalidate(key, keep=ticket)
 
-    def _fill(self, key: str, value: Any, local_ttl: Any, ticket: Any) -> None:
+    def _fill_local(self, key: str, value: Any, local_ttl: Any, ticket: Any) -> None:
         if not self._enabled:
             self._end(ticket)
             return
-        super()._fill(key, value, local_ttl, ticket)
+        super()._fill_local(key, value, local_ttl, ticket)
 
     def _stats_extra(self) -> Dict[str, Any]:
         extra = super()._stats_extra()
         extra["local_bypassed"] = not self._enabled
         return extra
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Unsubscribe and stop the listener; the local tier is cleared."""
         if self._closed:
             return
         self._closed = True
         self._switch(False)
-        self._sub.close()
+        await self._sub.aclose()
         self._local.clear()
-
-
-def _never(key: Any, default: Any = None) -> Any:
-    return default
 
 
 def _min_local(a: Optional[float], b: float) -> float:
     return b if a is None else min(a, b)
 
 
-def warm(cache: Cache, keys: Any, *, batch_size: int = 500) -> int:
+async def warm(cache: Cache, keys: Any, *, batch_size: int = 500) -> int:
     """Preload a cache in batches through the pipeline.
 
     ``keys`` is an iterable of keys: each batch is one ``get_many`` (one
@@ -442,15 +542,15 @@ def warm(cache: Cache, keys: Any, *, batch_size: int = 500) -> int:
         items = list(keys.items())
         for i in range(0, len(items), size):
             chunk = dict(items[i:i + size])
-            cache.set_many(chunk)
+            await cache.set_many(chunk)
             n += len(chunk)
         return n
     batch: List[Any] = []
     for k in keys:
         batch.append(k)
         if len(batch) >= size:
-            n += len(cache.get_many(batch))
+            n += len(await cache.get_many(batch))
             batch = []
     if batch:
-        n += len(cache.get_many(batch))
+        n += len(await cache.get_many(batch))
     return n

@@ -10,7 +10,9 @@ change the cache.
 from __future__ import annotations
 
 from collections.abc import ItemsView, KeysView, ValuesView
-from typing import Any, Iterator, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Iterator, Tuple
 
 _MISSING = object()
 

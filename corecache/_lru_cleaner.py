@@ -16,7 +16,9 @@ import os
 import threading
 import weakref
 from time import monotonic
-from typing import Any, List, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, List, Optional
 
 from ._util import write_unraisable
 
