@@ -211,6 +211,17 @@ class AdaptivePolicy:
     def __iter__(self) -> Iterator[Hashable]:
         return iter(self.order())
 
+    def oldest(self) -> Optional[Hashable]:
+        """The entry given up first when the owner, not the policy, needs
+        room (a memory limit, popitem, evict(n)): the oldest probation
+        entry, else the oldest protected, else the oldest window entry
+        (ccpy_policy_oldest in corecache/_lru_py.h)."""
+        for s in (PROBATION, PROTECTED, WINDOW):
+            seg = self._segs[s]
+            if seg:
+                return next(iter(seg))
+        return None
+
     # ---- the sketch ------------------------------------------------------
 
     def _allocate(self) -> None:
