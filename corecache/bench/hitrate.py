@@ -7,10 +7,8 @@ space): 24 cells.  Each library's own cache is driven cache-aside (``get``;
 on a miss, store) over one stream; the first half warms the cache, hits are
 counted over the second.
 
-Columns: corecache's ``adaptive`` policy (the real cache once
-``corecache.Cache`` takes ``policy=``; until then its pure-Python model,
-``corecache._pure.adaptive``, which the C policy matches decision for
-decision) and LRU, the peers (lru-dict, cachebox and cachetools LRU: the
+Columns: corecache's ``Cache(policy="adaptive")`` (the compiled one when
+it is in use; the pure twin makes the same decisions) and LRU, the peers (lru-dict, cachebox and cachetools LRU: the
 same policy, so the same figures, which checks the harness; cachetools and
 cachebox LFU and FIFO; moka-py's TinyLFU; theine's W-TinyLFU), libCacheSim's
 LRU, W-TinyLFU, S3-FIFO, SIEVE, ARC and LIRS when ``libcachesim`` is
@@ -60,48 +58,11 @@ def capacities(keyspace: int, fractions: Sequence[float]) -> List[int]:
 
 # ---- corecache's adaptive policy -------------------------------------------
 
-class AdaptiveModelCache:
-    """The pure-Python adaptive policy as a bounded mapping: the stand-in
-    for ``corecache.Cache(n, policy="adaptive")`` until that exists."""
-
-    def __init__(self, maxsize: int) -> None:
-        from corecache._pure.adaptive import AdaptivePolicy
-        self._policy = AdaptivePolicy(maxsize)
-        self._data: Dict[Any, Any] = {}
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        try:
-            value = self._data[key]
-        except KeyError:
-            return default
-        self._policy.hit(key)
-        return value
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        if key in self._data:
-            self._data[key] = value
-            self._policy.hit(key)
-            return
-        self._data[key] = value
-        self._policy.insert(key, hash(key))
-        while True:
-            gone = self._policy.evict()
-            if gone is None:
-                return
-            del self._data[gone]
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
 def adaptive_peer() -> MappingPeer:
+    """corecache.Cache(n, policy="adaptive"), of the implementation in use."""
     import corecache
-    cache = getattr(corecache, "Cache", None)
-    if cache is not None and "adaptive" in getattr(cache, "POLICIES", ()):
-        return MappingPeer(ADAPTIVE, corecache.__version__,
-                           lambda n, ttl: cache(n, policy="adaptive"), policy="adaptive")
-    return MappingPeer(ADAPTIVE, corecache.__version__, lambda n, ttl: AdaptiveModelCache(n),
-                       policy="adaptive (model)")
+    return MappingPeer(ADAPTIVE, corecache.__version__,
+                       lambda n, ttl: corecache.Cache(n, policy="adaptive"), policy="adaptive")
 
 
 # ---- libCacheSim ------------------------------------------------------------
