@@ -1383,7 +1383,7 @@ ccpy_install_vectorcall(<PyTypeObject *>_lru_cache_wrapper, _offset, 1)
 
 from corecache._lru_decorators import make_api, single_flight_miss as _single_flight_miss
 
-lru_cache, cache, cached_method = make_api(_lru_cache_wrapper)
+lru_cache, cache, cached_method = make_api(_lru_cache_wrapper, Cache)
 
 
 cdef class LRUCache(Cache):

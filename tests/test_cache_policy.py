@@ -465,3 +465,57 @@ def test_reentrant_keys_never_corrupt_an_adaptive_cache(impl: Any, action: str) 
             k.cache = None
     c.clear()
     assert c._check()
+
+
+# ---- lru_cache(policy=...) -------------------------------------------------
+
+def test_lru_cache_takes_a_policy_and_keeps_lru_as_its_default(impl: Any) -> None:
+    calls: List[int] = []
+
+    @impl.lru_cache(maxsize=50, policy="adaptive")
+    def f(x: int, y: int = 0) -> int:
+        calls.append(x)
+        return x * 2 + y
+
+    assert f.cache_parameters() == {"maxsize": 50, "typed": False, "policy": "adaptive"}
+    for _ in range(10):
+        for x in range(40):
+            assert f(x) == 2 * x
+    for x in range(1000, 1400):       # a scan: the frequent ones stay
+        f(x)
+    before = len(calls)
+    for x in range(40):
+        f(x)
+    assert len(calls) - before <= 5
+    info = f.cache_info()
+    assert info.maxsize == 50 and info.currsize == 50
+    assert f(3, y=1) == 7 and f(3, y=1) == 7
+    assert f.cache_invalidate(3, y=1) and not f.cache_invalidate(3, y=1)
+    s = f.cache_stats()
+    assert s.evictions > 0 and s.hits == f.cache_info().hits
+    assert f.cache_evict(2) == 2
+    f.cache_clear()
+    assert f.cache_info() == (0, 0, 50, 0)
+    assert "policy" not in impl.lru_cache(maxsize=5)(abs).cache_parameters()
+    with pytest.raises(ValueError):
+        impl.lru_cache(maxsize=5, policy="mru")
+
+
+def test_lru_cache_adaptive_single_flight_and_async(impl: Any) -> None:
+    import asyncio
+
+    @impl.lru_cache(maxsize=8, policy="adaptive", single_flight=True)
+    def g(x: int) -> int:
+        return -x
+
+    assert [g(1), g(1), g(2)] == [-1, -1, -2]
+    assert g.cache_info().hits == 1
+
+    @impl.lru_cache(maxsize=8, policy="adaptive")
+    async def h(x: int) -> int:
+        return x + 1
+
+    async def main() -> List[int]:
+        return [await h(1), await h(1)]
+    assert asyncio.run(main()) == [2, 2]
+    assert h.cache_info().hits == 1

@@ -1565,4 +1565,4 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
 
 from .._lru_decorators import make_api, single_flight_miss as _single_flight_miss  # noqa: E402
 
-lru_cache, cache, cached_method = make_api(_lru_cache_wrapper)
+lru_cache, cache, cached_method = make_api(_lru_cache_wrapper, Cache)
