@@ -293,7 +293,7 @@ class AdaptiveMachine(RuleBasedStateMachine):
 
 
 AdaptiveMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=60, deadline=None,
+    max_examples=150, stateful_step_count=60, deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
 test_adaptive_differential = AdaptiveMachine.TestCase
 
