@@ -46,7 +46,7 @@ SANITIZE = flag("CORECACHE_SANITIZE")
 
 # module -> the csrc/ files it is linked with
 MODULES = {
-    "corecache._lru": ["csrc/cc_clock.c", "csrc/cc_expiry.c", "csrc/cc_lru.c"],
+    "corecache._lru": ["csrc/cc_clock.c", "csrc/cc_expiry.c", "csrc/cc_lru.c", "csrc/cc_policy.c"],
     "corecache._pool": ["csrc/cc_clock.c", "csrc/cc_ring.c"],
     "corecache._chunk": ["csrc/cc_scan.c"],
 }

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     # type checkers see the compiled modules' stubs (_lru.pyi, _pool.pyi,
     # _chunk.pyi); the pure twins have the same signatures
     from ._chunk import StreamChunker
-    from ._lru import LRUCache, cache, cached_method, lru_cache
+    from ._lru import Cache, LRUCache, cache, cached_method, lru_cache
     from ._pool import ObjectPool
     from .chunking import batched, process_chunks
     from .config import CacheConfig
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 # name -> (module, attribute); a module "<impl>:lru" is the implementation's
 _LAZY = {
+    "Cache": ("<impl>:lru", "Cache"),
     "LRUCache": ("<impl>:lru", "LRUCache"),
     "lru_cache": ("<impl>:lru", "lru_cache"),
     "cache": ("<impl>:lru", "cache"),
@@ -72,6 +73,7 @@ def __dir__() -> list:
 
 __all__ = [
     "IMPLEMENTATION",
+    "Cache",
     "CacheConfig",
     "CacheStats",
     "CoreCacheError",

@@ -68,6 +68,29 @@ cdef extern from "cc_lru.h" nogil:
     int cc_lru_check(const cc_lru_t *t)
 
 
+cdef extern from "cc_policy.h" nogil:
+    ctypedef struct cc_policy_t:
+        uint32_t capacity
+        uint32_t window_max
+        uint32_t n[4]
+        uint32_t first_probation
+        uint32_t first_window
+        uint64_t agings
+        uint64_t bursts
+    int CC_EINVAL
+    int cc_policy_init(cc_policy_t *p, uint32_t capacity)
+    void cc_policy_free(cc_policy_t *p)
+    int cc_policy_reserve(cc_policy_t *p, const cc_lru_t *t)
+    void cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i)
+    uint32_t cc_policy_evict(cc_policy_t *p, cc_lru_t *t)
+    void cc_policy_remove(cc_policy_t *p, cc_lru_t *t, uint32_t i)
+    void cc_policy_clear(cc_policy_t *p)
+    int cc_policy_resize(cc_policy_t *p, uint32_t capacity)
+    int cc_policy_compact(cc_policy_t *p, cc_lru_t *t)
+    int cc_policy_check(const cc_policy_t *p, const cc_lru_t *t)
+    void cc_policy_hit(cc_policy_t *p, cc_lru_t *t, uint32_t i)
+
+
 cdef extern from "cc_ring.h" nogil:
     uint32_t CC_RING_IDLE
     uint32_t CC_RING_LENT

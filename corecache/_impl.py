@@ -93,10 +93,11 @@ def compiled_lru() -> Optional[ModuleType]:
     return compiled_module("lru")
 
 
-def lru_class(impl: str) -> Any:
-    """LRUCache of implementation "c" or "py", falling back to what exists."""
+def lru_class(impl: str, name: str = "LRUCache") -> Any:
+    """LRUCache (or Cache) of implementation "c" or "py", falling back to
+    what exists."""
     if impl == "c":
         mod = compiled_module("lru")
         if mod is not None:
-            return mod.LRUCache
-    return pure_module("lru").LRUCache
+            return getattr(mod, name)
+    return getattr(pure_module("lru"), name)

@@ -3,7 +3,7 @@
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from cpython.object cimport PyObject, PyTypeObject
 
-from corecache._cc cimport cc_lru_t, visitproc
+from corecache._cc cimport cc_lru_t, cc_policy_t, visitproc
 
 
 cdef extern from "_lru_py.h":
@@ -17,11 +17,18 @@ cdef extern from "_lru_py.h":
         Py_ssize_t n
         Py_ssize_t cap
     int ccpy_take(cc_lru_t *t, uint32_t i, ccpy_dead_t *d) except -1
+    int ccpy_ptake(cc_lru_t *t, cc_policy_t *p, uint32_t i, ccpy_dead_t *d) except -1
+    Py_ssize_t ccpy_ppurge(cc_lru_t *t, cc_policy_t *p, int user_clock, double now,
+                           ccpy_dead_t *d) except -1
+    uint32_t ccpy_policy_oldest(const cc_policy_t *p, const cc_lru_t *t)
+    int ccpy_policy_evict(cc_lru_t *t, cc_policy_t *p, uint64_t memory_limit, uint64_t extra,
+                          Py_ssize_t keep, ccpy_dead_t *d) except -1
     void ccpy_release(ccpy_dead_t *d, PyObject *callback)
     PyObject **ccpy_refs(const cc_lru_t *t, int what, Py_ssize_t *n) except? NULL
     void ccpy_refs_free(PyObject **refs, Py_ssize_t n)
     int ccpy_traverse(const cc_lru_t *t, visitproc visit, void *arg)
     void ccpy_clear(cc_lru_t *t)
+    void ccpy_pclear(cc_lru_t *t, cc_policy_t *p)
     int ccpy_status_error(int status) except -1
     void ccpy_install_vectorcall(PyTypeObject *type, Py_ssize_t offset, int method_descriptor)
     bint ccpy_passed(int user_clock, double deadline, double now)

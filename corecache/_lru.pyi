@@ -23,10 +23,12 @@ _U = TypeVar("_U")
 _P = ParamSpec("_P")
 _Q = ParamSpec("_Q")
 
-class LRUCache(MutableMapping[_K, _V]):
-    """A mapping that keeps the most recently used entries, with per-entry
-    TTLs, a count and a memory limit, eviction callbacks and statistics."""
+class Cache(MutableMapping[_K, _V]):
+    """A mapping that keeps what its eviction policy judges most useful
+    ("lru" or "adaptive"), with per-entry TTLs, a count and a memory limit,
+    eviction callbacks and statistics."""
 
+    POLICIES: tuple[str, ...]
     def __init__(
         self,
         max_size: int = 1000,
@@ -37,11 +39,14 @@ class LRUCache(MutableMapping[_K, _V]):
         cleanup_interval: float | None = None,
         eviction_callback: Callable[[_K, _V], object] | None = None,
         clock: Callable[[], float] | None = None,
+        policy: str = "adaptive",
     ) -> None: ...
+    @property
+    def policy(self) -> str: ...
     @classmethod
     def from_config(
         cls, config: CacheConfig, *, clock: Callable[[], float] | None = None
-    ) -> LRUCache[Any, Any]: ...
+    ) -> Cache[Any, Any]: ...
     @classmethod
     def __class_getitem__(cls, params: Any) -> GenericAlias: ...
     # -- the mapping ---------------------------------------------------------
@@ -124,6 +129,23 @@ class LRUCache(MutableMapping[_K, _V]):
     def __reduce__(self) -> Any: ...
 
 @final
+
+class LRUCache(Cache[_K, _V]):
+    """A mapping that keeps the most recently used entries: a Cache whose
+    policy is "lru"."""
+
+    def __init__(
+        self,
+        max_size: int = 1000,
+        default_ttl: float | None = None,
+        *,
+        memory_limit_mb: float | None = None,
+        getsizeof: Callable[[_K, _V], int] | None = None,
+        cleanup_interval: float | None = None,
+        eviction_callback: Callable[[_K, _V], object] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None: ...
+
 class _lru_cache_wrapper(Generic[_P, _R]):
     """What @lru_cache returns: the function, with its cache's methods.  (A
     coroutine function's wrapper is an ``async def`` function with the same

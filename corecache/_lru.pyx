@@ -60,7 +60,7 @@ cdef extern from "Python.h":
     ctypedef int (*gc_traverse "traverseproc")(PyObject *, gc_visit, void *) noexcept
     ctypedef int (*gc_clear "inquiry")(PyObject *) noexcept
 
-__all__ = ["LRUCache", "lru_cache", "cache", "cached_method"]
+__all__ = ["Cache", "LRUCache", "lru_cache", "cache", "cached_method"]
 
 cc_clock_init()
 
@@ -109,9 +109,22 @@ def _default_getsizeof(key, value):
     return _getsizeof(key) + _getsizeof(value)
 
 
-cdef class LRUCache:
-    """A mapping that keeps the most recently used entries, with per-entry
-    TTLs, a count and a memory limit, eviction callbacks and statistics.
+cdef class Cache:
+    """A mapping that keeps what its eviction policy judges most useful,
+    with per-entry TTLs, a count and a memory limit, eviction callbacks and
+    statistics.
+
+    Policies (``Cache.POLICIES``): ``"lru"`` evicts the least recently used
+    entry; ``"adaptive"`` (the default) is W-TinyLFU with a window that
+    climbs between recency and frequency (csrc/cc_policy.h).  Under
+    ``"adaptive"`` a new entry may be refused admission: when the cache is
+    full, the candidate leaving the window competes with the main space's
+    victim and the less frequent one goes, so the entry evicted (reported
+    to the eviction callback and counted in ``stats().evictions``) may be
+    the candidate itself.  Iteration, ``popitem`` and ``evict`` follow the
+    policy's order (protected, probation, window; each oldest first), and a
+    memory limit, ``popitem`` and ``evict`` take the oldest probation entry
+    first.  Copies and pickles keep the entries, not the policy's history.
 
     :param max_size: the most live entries kept (a positive int).
     :param default_ttl: seconds an entry lives when ``set`` gives no TTL;
@@ -125,9 +138,15 @@ cdef class LRUCache:
     :param eviction_callback: ``callback(key, value)``, called for every
         entry the cache removes on its own (limits, expiry, shrinking).
     :param clock: zero-argument callable returning monotonic seconds.
+    :param policy: the eviction policy, one of ``Cache.POLICIES``.
     """
 
+    POLICIES = ("lru", "adaptive")
+    _POLICY_FIXED = False             # copies and pickles pass policy= on
+
     cdef cc_lru_t t
+    cdef cc_policy_t *_policy       # NULL: plain LRU
+    cdef object _policy_name
     cdef uint64_t _max_size         # min(max_size, CC_MAX_ENTRIES)
     cdef uint64_t _memory_limit     # bytes; 0 when there is no limit
     cdef double _default_ttl        # CC_NEVER when entries do not expire
@@ -154,10 +173,14 @@ cdef class LRUCache:
         self._max_size_given = 1000
         self._max_size = 1000
         self._default_ttl = CC_NEVER
+        self._policy_name = "lru"
 
     def __init__(self, max_size=1000, default_ttl=None, *, memory_limit_mb=None,
                  getsizeof=None, cleanup_interval=None, eviction_callback=None,
-                 clock=None):
+                 clock=None, policy="adaptive"):
+        cdef cc_policy_t *p
+        if policy not in Cache.POLICIES:
+            raise ValueError(f"policy must be one of {Cache.POLICIES}, got {policy!r}")
         max_size = check_max_size(max_size)
         default_ttl = check_ttl(default_ttl, "default_ttl")
         limit = check_memory_limit_mb(memory_limit_mb)
@@ -170,6 +193,13 @@ cdef class LRUCache:
         self._initialized = True
         self._max_size_given = max_size
         self._max_size = min(max_size, CC_MAX_ENTRIES)
+        if policy == "adaptive":
+            p = <cc_policy_t *>PyMem_Malloc(sizeof(cc_policy_t))
+            if p == NULL:
+                raise MemoryError()
+            cc_policy_init(p, _capacity(self._max_size))
+            self._policy = p
+        self._policy_name = policy
         self._default_ttl = CC_NEVER if default_ttl is None else default_ttl
         self._memory_limit_mb = memory_limit_mb
         self._memory_limit = 0 if limit is None else limit
@@ -201,7 +231,16 @@ cdef class LRUCache:
     def __dealloc__(self):
         if self._schedule is not None:
             self._schedule.cancel()
-        ccpy_clear(&self.t)
+        ccpy_pclear(&self.t, self._policy)
+        if self._policy != NULL:
+            cc_policy_free(self._policy)
+            PyMem_Free(self._policy)
+            self._policy = NULL
+
+    @property
+    def policy(self):
+        """The eviction policy's name (one of ``Cache.POLICIES``)."""
+        return self._policy_name
 
     # ---- removal ---------------------------------------------------------
     # An operation that removes entries collects their references in a
@@ -226,16 +265,25 @@ cdef class LRUCache:
 
     cdef inline int _take(self, uint32_t i, ccpy_dead_t *dead) except -1:
         """Remove entry i, handing its references to `dead`."""
-        return ccpy_take(&self.t, i, dead)
+        return ccpy_ptake(&self.t, self._policy, i, dead)
 
     cdef inline Py_ssize_t _purge(self, double now, ccpy_dead_t *dead) except -1:
         """Remove every expired entry; returns how many."""
-        return ccpy_purge(&self.t, self._clock is not None, now, dead)
+        return ccpy_ppurge(&self.t, self._policy, self._clock is not None, now, dead)
 
     cdef inline int _evict_to_limits(self, ccpy_dead_t *dead, Py_ssize_t keep) except -1:
-        """Evict least recently used entries until both limits hold, never
+        """Evict what the policy gives up until both limits hold, never
         evicting entry `keep`."""
+        if self._policy != NULL:
+            return ccpy_policy_evict(&self.t, self._policy, self._memory_limit, 0, keep, dead)
         return ccpy_evict_to(&self.t, self._max_size, self._memory_limit, 0, keep, dead)
+
+    cdef inline uint32_t _oldest(self) noexcept:
+        """The entry popitem and evict take: the least recently used, or
+        the policy's (ccpy_policy_oldest).  The table must not be empty."""
+        if self._policy != NULL:
+            return ccpy_policy_oldest(self._policy, &self.t)
+        return self.t.head
 
     cdef int _drop_expired(self, uint32_t i) except -1:
         cdef ccpy_dead_t dead = _NOTHING_DROPPED
@@ -256,7 +304,7 @@ cdef class LRUCache:
 
     @cython.critical_section
     def __getitem__(self, key):
-        value = _counted_get(self, key)
+        value = _any_counted_get(self, key)
         if value is _MISSING:
             raise KeyError(key)
         return value
@@ -264,7 +312,7 @@ cdef class LRUCache:
     @cython.critical_section
     def get(self, key, default=None):
         """The value for key (counted as a hit), or `default` (a miss)."""
-        value = _counted_get(self, key)
+        value = _any_counted_get(self, key)
         return default if value is _MISSING else value
 
     def getter(self, on_miss):
@@ -328,6 +376,9 @@ cdef class LRUCache:
         if sized and not self._memory_limit:
             # (with a limit, the total stays below it, and it below 2**63)
             _check_total(&self.t, size, cc_lru_size_of(&self.t, i) if i >= 0 else 0, key)
+        if i >= 0 and self._policy != NULL and _passed(self, self.t.entries[i].expires, now):
+            # an expired entry expires (as in the pure twin), then a new one goes in
+            return self._policy_insert(key, value, h, now, ttl, expires, sized, size, i)
         if i >= 0:
             status = cc_lru_set_expiry(&self.t, i, expires, ttl)
             if status != CC_OK:
@@ -337,13 +388,18 @@ cdef class LRUCache:
             self.t.entries[i].value = <PyObject *>value
             if sized:
                 cc_lru_set_size(&self.t, i, size)
-            cc_lru_move_to_end(&self.t, i)
+            if self._policy != NULL:
+                cc_policy_hit(self._policy, &self.t, i)     # an overwrite is a use
+            else:
+                cc_lru_move_to_end(&self.t, i)
             try:
                 self._evict_to_limits(&dead, i)
             finally:
                 self._let_go(&dead)
                 Py_DECREF(<object>old)
             return 0
+        if self._policy != NULL:
+            return self._policy_insert(key, value, h, now, ttl, expires, sized, size, -1)
         try:
             # make room first, so that inserting rarely has to grow arrays
             self._purge(now, &dead)
@@ -360,6 +416,44 @@ cdef class LRUCache:
                 if status != CC_OK:
                     self._take(j, &dead)
                     ccpy_status_error(status)
+        finally:
+            self._let_go(&dead)
+        return 0
+
+    cdef int _policy_insert(self, object key, object value, Py_hash_t h, double now,
+                            double ttl, double expires, bint sized, uint64_t size,
+                            Py_ssize_t expired) except -1:
+        """_set's insert under a policy: the new entry joins the window
+        first, and only then does the policy evict (the candidate leaving
+        the window may lose to the victim: an admission rejection).  Room
+        for a memory limit is made before, as for LRU."""
+        cdef ccpy_dead_t dead = _NOTHING_DROPPED
+        cdef cc_policy_t *p = self._policy
+        cdef uint32_t j
+        cdef int status
+        try:
+            if expired >= 0:
+                self._take(expired, &dead)
+                self.t.expirations += 1
+            self._purge(now, &dead)
+            if self._memory_limit:
+                ccpy_policy_evict(&self.t, p, self._memory_limit, size, -1, &dead)
+            status = cc_policy_reserve(p, &self.t)
+            if status == CC_OK:
+                status = cc_lru_insert(&self.t, <void *>key, <void *>value, h, &j)
+            if status != CC_OK:
+                ccpy_status_error(status)
+            Py_INCREF(key)
+            Py_INCREF(value)
+            cc_policy_insert(p, &self.t, j)
+            if sized:
+                cc_lru_set_size(&self.t, j, size)
+            if ttl != CC_NEVER:
+                status = cc_lru_set_expiry(&self.t, j, expires, ttl)
+                if status != CC_OK:
+                    self._take(j, &dead)
+                    ccpy_status_error(status)
+            ccpy_policy_evict(&self.t, p, self._memory_limit, 0, j, &dead)
         finally:
             self._let_go(&dead)
         return 0
@@ -431,7 +525,7 @@ cdef class LRUCache:
 
     cdef object _lookup_counted(self, key):
         with cython.critical_section(self):
-            return _counted_get(self, key)
+            return _any_counted_get(self, key)
 
     # ---- removal by the user ---------------------------------------------
 
@@ -460,13 +554,15 @@ cdef class LRUCache:
 
     @cython.critical_section
     def popitem(self):
-        """Remove and return the least recently used (key, value)."""
+        """Remove and return the least recently used (key, value); under a
+        policy, the entry it gives up first (the oldest probation entry)."""
         cdef ccpy_dead_t dead = _NOTHING_DROPPED
         cdef uint32_t i
         self._expire_due(_begin(self, False))
         if self.t.count == 0:
-            raise KeyError("popitem(): LRUCache is empty")
-        self._take(self.t.head, &dead)
+            raise KeyError(f"popitem(): {'LRUCache' if self._policy == NULL else 'Cache'} "
+                           f"is empty")
+        self._take(self._oldest(), &dead)
         # the tuple is built once the entry is out (it allocates)
         try:
             return (<object>dead.key, <object>dead.value)
@@ -476,7 +572,7 @@ cdef class LRUCache:
     @cython.critical_section
     def clear(self):
         """Remove every entry (no callbacks; statistics are kept)."""
-        ccpy_clear(&self.t)
+        ccpy_pclear(&self.t, self._policy)
 
     # ---- TTL -------------------------------------------------------------
 
@@ -541,6 +637,11 @@ cdef class LRUCache:
             self._size_existing()
         with cython.critical_section(self):
             if max_size is not _MISSING:
+                if self._policy != NULL:
+                    status = cc_policy_resize(self._policy,
+                                              _capacity(min(max_size, CC_MAX_ENTRIES)))
+                    if status != CC_OK:
+                        ccpy_status_error(status)
                 self._max_size_given = max_size
                 self._max_size = min(max_size, CC_MAX_ENTRIES)
             if memory_limit_mb is not _MISSING:
@@ -549,7 +650,10 @@ cdef class LRUCache:
             try:
                 self._evict_to_limits(&dead, -1)
                 if self.t.cap > 64 and self.t.cap > 4 * self.t.count:
-                    status = cc_lru_compact(&self.t)
+                    if self._policy != NULL:
+                        status = cc_policy_compact(self._policy, &self.t)
+                    else:
+                        status = cc_lru_compact(&self.t)
                     if status != CC_OK:
                         ccpy_status_error(status)
             finally:
@@ -566,7 +670,7 @@ cdef class LRUCache:
                 for k in range(count):
                     if self.t.count == 0:
                         return k
-                    self._take(self.t.head, &dead)
+                    self._take(self._oldest(), &dead)
                     self.t.evictions += 1
                 return count
             finally:
@@ -829,7 +933,17 @@ cdef class LRUCache:
 
     def _check(self):
         """Run the C structure's full consistency check (tests)."""
-        return bool(cc_lru_check(&self.t))
+        return bool(cc_lru_check(&self.t)) and (
+            self._policy == NULL or bool(cc_policy_check(self._policy, &self.t)))
+
+    def _policy_state(self):
+        """The policy's window target and segment sizes, or None for LRU (tests)."""
+        if self._policy == NULL:
+            return None
+        return {"window_max": self._policy.window_max,
+                "sizes": {"window": self._policy.n[1], "probation": self._policy.n[2],
+                          "protected": self._policy.n[3]},
+                "agings": self._policy.agings}
 
     def _raw(self):
         """[(key, value, deadline)] least recent first, expired entries
@@ -851,7 +965,7 @@ cdef class LRUCache:
 # Module-level inline functions rather than methods, so that they inline on
 # the hit path even though LRUCache can be subclassed.
 
-cdef inline double _begin(LRUCache self, bint need) except? -1.0:
+cdef inline double _begin(Cache self, bint need) except? -1.0:
     """The user clock's time for this operation, read before anything else
     (it is Python code).  NAN with the built-in clock, which C reads where a
     deadline is checked (cc_clock_passed: a coarse read, and a precise one
@@ -862,15 +976,44 @@ cdef inline double _begin(LRUCache self, bint need) except? -1.0:
     return _user_time(self._clock)
 
 
-cdef inline bint _passed(LRUCache self, double deadline, double now) noexcept:
+cdef inline bint _passed(Cache self, double deadline, double now) noexcept:
     """Has deadline passed, at this operation's time `now` (from _begin)?"""
     return ccpy_passed(self._clock is not None, deadline, now)
 
 
-cdef inline object _counted_get(LRUCache self, object key):
+cdef inline uint32_t _capacity(uint64_t max_size) noexcept:
+    """A policy's capacity: the table holds one entry more while it evicts."""
+    return <uint32_t>(max_size if max_size < CC_MAX_ENTRIES else CC_MAX_ENTRIES - 1)
+
+
+cdef inline object _policy_counted_get(Cache self, object key):
+    """_counted_get under a policy: the hit is the policy's (a byte for a
+    main-space entry, the LRU move for a window one)."""
+    cdef double now = _begin(self, False)
+    cdef Py_ssize_t i = ccpy_find(&self.t, key, hash(key))
+    if i >= 0:
+        if not _passed(self, self.t.entries[i].expires, now):
+            cc_policy_hit(self._policy, &self.t, i)
+            self.t.hits += 1
+            return <object>self.t.entries[i].value
+        self._drop_expired(i)
+    self.t.misses += 1
+    return _MISSING
+
+
+cdef inline object _any_counted_get(Cache self, object key):
+    """A Cache's counted lookup, of whichever policy (LRUCache's [] and get
+    call _counted_get itself)."""
+    if self._policy == NULL:
+        return _counted_get(self, key)
+    return _policy_counted_get(self, key)
+
+
+cdef inline object _counted_get(Cache self, object key):
     """The live value for key, counted as a hit and made most recent, or
-    _MISSING (a miss; an expired entry is dropped).  [], get, get_or_set,
-    setdefault and getters all look up through here."""
+    _MISSING (a miss; an expired entry is dropped).  LRU only: [], get,
+    get_or_set, setdefault and getters all look up through here or
+    _policy_counted_get."""
     cdef double now = _begin(self, False)
     cdef Py_ssize_t i = ccpy_find(&self.t, key, hash(key))
     if i >= 0:
@@ -890,7 +1033,7 @@ cdef int _check_total(cc_lru_t *t, uint64_t size, uint64_t old, object key) exce
     return 0
 
 
-cdef inline double _now(LRUCache self, double now) noexcept:
+cdef inline double _now(Cache self, double now) noexcept:
     return cc_clock_precise() if self._clock is None else now
 
 
@@ -910,13 +1053,13 @@ cdef class LRUGetter:
     ``on_miss(key, default)``.  Made by :meth:`LRUCache.getter`."""
 
     cdef _vectorcall_t _vectorcall
-    cdef LRUCache _cache
+    cdef Cache _cache
     cdef object _on_miss
 
     def __cinit__(self):
         self._vectorcall = _getter_vectorcall
 
-    def __init__(self, LRUCache cache not None, on_miss):
+    def __init__(self, Cache cache not None, on_miss):
         if not callable(on_miss):
             raise TypeError(f"on_miss must be callable, got {on_miss!r}")
         self._cache = cache
@@ -941,12 +1084,12 @@ cdef object _getter_call(LRUGetter self, object key, object default):
     # reentrancy: the lookup runs the key's __hash__/__eq__ as get() does,
     # inside the cache's critical section; on_miss runs after it, with
     # nothing held
-    cdef LRUCache cache = self._cache
+    cdef Cache cache = self._cache
     cdef object value
     if cache is None:
         raise TypeError("LRUGetter was not initialized (use LRUCache.getter)")
     with cython.critical_section(cache):
-        value = _counted_get(cache, key)
+        value = _any_counted_get(cache, key)
     if value is _MISSING:
         return self._on_miss(key, default)
     return value
@@ -1263,33 +1406,80 @@ ccpy_install_vectorcall(<PyTypeObject *>_lru_cache_wrapper, _offset, 1)
 
 from corecache._lru_decorators import make_api, single_flight_miss as _single_flight_miss
 
-lru_cache, cache, cached_method = make_api(_lru_cache_wrapper)
+lru_cache, cache, cached_method = make_api(_lru_cache_wrapper, Cache)
 
 
-MutableMapping.register(LRUCache)
+cdef class LRUCache(Cache):
+    """A mapping that keeps the most recently used entries, with per-entry
+    TTLs, a count and a memory limit, eviction callbacks and statistics: a
+    :class:`Cache` whose policy is ``"lru"``.
+
+    :param max_size: the most live entries kept (a positive int).
+    :param default_ttl: seconds an entry lives when ``set`` gives no TTL;
+        None (or ``math.inf``) for no expiry.
+    :param memory_limit_mb: the most MiB the entries may take, as measured by
+        ``getsizeof``; None for no memory limit.
+    :param getsizeof: ``getsizeof(key, value) -> int`` bytes of one entry;
+        default ``sys.getsizeof(key) + sys.getsizeof(value)``.
+    :param cleanup_interval: seconds between sweeps of the shared background
+        cleaner; None for lazy expiry only.
+    :param eviction_callback: ``callback(key, value)``, called for every
+        entry the cache removes on its own (limits, expiry, shrinking).
+    :param clock: zero-argument callable returning monotonic seconds.
+    """
+
+    _POLICY_FIXED = True
+
+    def __init__(self, max_size=1000, default_ttl=None, *, memory_limit_mb=None,
+                 getsizeof=None, cleanup_interval=None, eviction_callback=None,
+                 clock=None):
+        Cache.__init__(self, max_size, default_ttl, memory_limit_mb=memory_limit_mb,
+                       getsizeof=getsizeof, cleanup_interval=cleanup_interval,
+                       eviction_callback=eviction_callback, clock=clock, policy="lru")
+
+    # the hit paths without the policy's branch (Cache's go through
+    # _any_counted_get)
+    @cython.critical_section
+    def __getitem__(self, key):
+        value = _counted_get(self, key)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    @cython.critical_section
+    def get(self, key, default=None):
+        """The value for key (counted as a hit), or `default` (a miss)."""
+        value = _counted_get(self, key)
+        return default if value is _MISSING else value
+
+
+MutableMapping.register(Cache)
 
 
 # ---- garbage collection ----------------------------------------------------
 # Cython's slots only see the object fields; these add the table's keys and
 # values, and are installed on the types below.
 
-cdef gc_traverse _base_traverse = <gc_traverse>(<PyTypeObject *>LRUCache).tp_traverse
-cdef gc_clear _base_clear = <gc_clear>(<PyTypeObject *>LRUCache).tp_clear
+cdef gc_traverse _base_traverse = <gc_traverse>(<PyTypeObject *>Cache).tp_traverse
+cdef gc_clear _base_clear = <gc_clear>(<PyTypeObject *>Cache).tp_clear
 
 
 cdef int _lru_traverse(PyObject *o, gc_visit visit, void *arg) noexcept:
-    cdef int r = ccpy_traverse(&(<LRUCache>o).t, <visitproc>visit, arg)
+    cdef int r = ccpy_traverse(&(<Cache>o).t, <visitproc>visit, arg)
     return r if r else _base_traverse(o, visit, arg)
 
 
 cdef int _lru_clear(PyObject *o) noexcept:
-    ccpy_clear(&(<LRUCache>o).t)
+    ccpy_pclear(&(<Cache>o).t, (<Cache>o)._policy)
     return _base_clear(o)
 
 
-(<PyTypeObject *>LRUCache).tp_traverse = <traverseproc>_lru_traverse
-(<PyTypeObject *>LRUCache).tp_clear = <inquiry>_lru_clear
-PyType_Modified(<PyTypeObject *>LRUCache)
+# LRUCache inherited Cache's slots when its type was readied, before these
+for _type in (Cache, LRUCache):
+    (<PyTypeObject *>_type).tp_traverse = <traverseproc>_lru_traverse
+    (<PyTypeObject *>_type).tp_clear = <inquiry>_lru_clear
+    PyType_Modified(<PyTypeObject *>_type)
+del _type
 
 cdef gc_traverse _wrapper_base_traverse = <gc_traverse>(<PyTypeObject *>_lru_cache_wrapper).tp_traverse
 cdef gc_clear _wrapper_base_clear = <gc_clear>(<PyTypeObject *>_lru_cache_wrapper).tp_clear

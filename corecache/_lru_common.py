@@ -24,6 +24,7 @@ def config_kwargs(cache: Any) -> Dict[str, Any]:
         "cleanup_interval": cache.cleanup_interval,
         "eviction_callback": cache.eviction_callback,
         "clock": cache.clock,
+        **({} if cache._POLICY_FIXED else {"policy": cache.policy}),
     }
 
 
@@ -62,7 +63,7 @@ def restore_cache(impl: str, kwargs: Dict[str, Any],
                   items: Iterable[Tuple[Any, Any, float, float]]) -> Any:
     """Unpickle a cache, into the same implementation when it is available."""
     from . import _impl
-    cls = _impl.lru_class(impl)
+    cls = _impl.lru_class(impl, "Cache" if "policy" in kwargs else "LRUCache")
     cache = cls(**kwargs)
     cache._load(list(items), False)
     return cache

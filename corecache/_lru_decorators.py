@@ -115,6 +115,107 @@ def _async_wrapper(build: Callable[..., Any], user_function: Callable[..., Any],
     return wrapper
 
 
+def policy_wrapper(cache_cls: Any, policy: str, user_function: Callable[..., Any],
+                   maxsize: int, typed: Any, *, ttl: Optional[float] = None,
+                   memory_limit_mb: Optional[float] = None, single_flight: bool = False,
+                   clock: Optional[Callable[[], float]] = None, skip: int = 0) -> Any:
+    """The wrapper of ``lru_cache(maxsize, policy=...)`` for a policy other
+    than LRU: functools' keys over a ``Cache(maxsize, policy=policy)``, with
+    the same API as the LRU wrappers (a Python frame per call: the LRU
+    wrapper's C call path is LRU's alone)."""
+    from functools import _make_key     # type: ignore[attr-defined]
+    try:
+        from functools import _CacheInfo  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - functools always had it
+        from collections import namedtuple
+        _CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "maxsize", "currsize"])
+    from ._flight import SingleFlight
+    from ._checks import check_count
+    from .stats import CacheStats
+    if not callable(user_function):
+        raise TypeError("the first argument must be callable")
+    c = cache_cls(maxsize, ttl, memory_limit_mb=memory_limit_mb, clock=clock, policy=policy)
+    get = c.get
+    rejected = [0]
+
+    def store(key: Any, h: int, result: Any) -> None:
+        if c.writes_paused:
+            rejected[0] += 1
+            return
+        try:
+            c[key] = result
+        except ValueError:          # larger than the whole memory limit: not kept
+            rejected[0] += 1
+
+    def wrapper(*args: Any, **kwds: Any) -> Any:
+        key = _make_key(args[skip:] if skip else args, kwds, typed)
+        value = get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        if single_flight:
+            return single_flight_miss(wrapper, key, hash(key), args, kwds)
+        result = user_function(*args, **kwds)
+        store(key, 0, result)
+        return result
+
+    def make_key(args: tuple, kwargs: dict) -> Tuple[Any, int]:
+        key = _make_key(args, kwargs, typed)
+        return key, hash(key)
+
+    def lookup(args: tuple, kwargs: dict) -> Tuple[bool, Any]:
+        key, h = make_key(args, kwargs)
+        value = get(key, _MISSING)
+        if value is not _MISSING:
+            return True, value
+        return False, (key, h)
+
+    def cache_info() -> Any:
+        """Report cache statistics"""
+        s = c.stats()
+        return _CacheInfo(s.hits, s.misses, maxsize, s.size)
+
+    def cache_clear() -> None:
+        """Clear the cache and cache statistics"""
+        c.clear()
+        c.reset_stats()
+        rejected[0] = 0
+
+    def cache_stats() -> Any:
+        s = c.stats()
+        return CacheStats(s.hits, s.misses, s.evictions, s.expirations, s.size, maxsize,
+                          s.memory_bytes, s.memory_limit_bytes, rejected[0])
+
+    def cache_pause_writes() -> None:
+        c.pause_writes()
+        wrapper.cache_writes_paused = True             # type: ignore[attr-defined]
+
+    def cache_resume_writes() -> None:
+        c.resume_writes()
+        wrapper.cache_writes_paused = False            # type: ignore[attr-defined]
+
+    def discard(key: Any, h: int) -> bool:
+        return c.pop(key, _MISSING) is not _MISSING
+
+    wrapper.cache_info = cache_info                     # type: ignore[attr-defined]
+    wrapper.cache_clear = cache_clear                   # type: ignore[attr-defined]
+    wrapper.cache_stats = cache_stats                   # type: ignore[attr-defined]
+    wrapper.cache_invalidate = lambda *a, **k: discard(*make_key(a, k))  # type: ignore
+    wrapper.cache_evict = lambda n: c.evict(check_count(n, "n"))  # type: ignore
+    wrapper.cache_pause_writes = cache_pause_writes     # type: ignore[attr-defined]
+    wrapper.cache_resume_writes = cache_resume_writes   # type: ignore[attr-defined]
+    wrapper.cache_writes_paused = False                 # type: ignore[attr-defined]
+    wrapper._make_key = make_key                        # type: ignore[attr-defined]
+    wrapper._lookup = lookup                            # type: ignore[attr-defined]
+    wrapper._peek = lambda key, h, default=None: c.peek(key, default)  # type: ignore
+    wrapper._store = store                              # type: ignore[attr-defined]
+    wrapper._discard = discard                          # type: ignore[attr-defined]
+    wrapper._flight = SingleFlight("single_flight: the call")  # type: ignore[attr-defined]
+    wrapper._func = user_function                       # type: ignore[attr-defined]
+    wrapper._cache = c                                  # type: ignore[attr-defined]
+    wrapper._check = c._check                           # type: ignore[attr-defined]
+    return wrapper
+
+
 class _CacheSlot:
     """What an instance's ``__dict__`` holds for one cached method: the cache
     and the identity of the instance it belongs to.  Copying and pickling
@@ -137,13 +238,18 @@ class _CacheSlot:
         return (_CacheSlot, ())
 
 
-def make_api(build: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..., Any], type]:
-    """lru_cache, cache and cached_method around the wrapper factory `build`."""
+def make_api(lru_build: Callable[..., Any],
+             cache_cls: Any = None) -> Tuple[Callable[..., Any], Callable[..., Any], type]:
+    """lru_cache, cache and cached_method around the wrapper factory
+    `lru_build`, and policy_wrapper over `cache_cls` for other policies."""
 
     def decorate(user_function: Any, maxsize: Any, typed: Any, extras: Dict[str, Any],
-                 params: Dict[str, Any]) -> Any:
+                 params: Dict[str, Any], policy: str = "lru") -> Any:
         if not callable(user_function):
             raise TypeError("the first argument must be callable")
+        build = lru_build
+        if policy != "lru" and maxsize:         # None (unbounded) and 0 evict nothing
+            build = functools.partial(policy_wrapper, cache_cls, policy)
         if is_async(user_function):
             wrapper = _async_wrapper(build, user_function, maxsize, typed, extras)
         else:
@@ -153,7 +259,7 @@ def make_api(build: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..
 
     def lru_cache(maxsize: Any = 128, typed: Any = False, *, ttl: Optional[float] = None,
                   memory_limit_mb: Optional[float] = None, single_flight: bool = False,
-                  clock: Optional[Callable[[], float]] = None) -> Any:
+                  clock: Optional[Callable[[], float]] = None, policy: str = "lru") -> Any:
         """Least-recently-used cache decorator, a drop-in for functools.lru_cache.
 
         If *maxsize* is set to None, the LRU features are disabled and the
@@ -175,6 +281,10 @@ def make_api(build: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..
         :param single_flight: threads that miss the same key at once wait for
             one computation instead of each computing it.
         :param clock: zero-argument callable of monotonic seconds (tests).
+        :param policy: the eviction policy, one of ``Cache.POLICIES``; LRU
+            (the default) is functools'.  ``"adaptive"`` keeps what is used
+            often as well as lately (see ``Cache``); its calls go through a
+            Python frame over a ``Cache``.
 
         The decorated function also has ``cache_stats()`` (a CacheStats),
         ``cache_invalidate(*args, **kwargs)``, ``cache_evict(n)`` and
@@ -182,6 +292,10 @@ def make_api(build: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..
         functions get an async wrapper that caches awaited results.
         """
         extras, given = _extras(ttl, memory_limit_mb, single_flight, clock)
+        if policy not in cache_cls.POLICIES:
+            raise ValueError(f"policy must be one of {cache_cls.POLICIES}, got {policy!r}")
+        if policy != "lru":
+            given["policy"] = policy
         if isinstance(maxsize, int):
             # Negative maxsize is treated as 0
             if maxsize < 0:
@@ -190,14 +304,14 @@ def make_api(build: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..
             # The user_function was passed in directly via the maxsize argument
             user_function, maxsize = maxsize, 128
             return decorate(user_function, maxsize, typed, extras,
-                            {"maxsize": maxsize, "typed": typed, **given})
+                            {"maxsize": maxsize, "typed": typed, **given}, policy)
         elif maxsize is not None:
             raise TypeError(f"Expected first argument (maxsize) to be an integer, a callable, "
                             f"or None, got {maxsize!r}")
         params = {"maxsize": maxsize, "typed": typed, **given}
 
         def decorating_function(user_function: Any) -> Any:
-            return decorate(user_function, maxsize, typed, extras, params)
+            return decorate(user_function, maxsize, typed, extras, params, policy)
 
         return decorating_function
 
@@ -265,9 +379,9 @@ def make_api(build: Callable[..., Any]) -> Tuple[Callable[..., Any], Callable[..
             extras = {"ttl": self.ttl, "memory_limit_mb": None, "single_flight": False,
                       "clock": None}
             if is_async(self.func):
-                w = _async_wrapper(build, self.func, self.maxsize, self.typed, extras, skip=1)
+                w = _async_wrapper(lru_build, self.func, self.maxsize, self.typed, extras, skip=1)
             else:
-                w = build(self.func, self.maxsize, self.typed, skip=1, **extras)
+                w = lru_build(self.func, self.maxsize, self.typed, skip=1, **extras)
             return functools.update_wrapper(w, self.func)
 
         def _cache_for(self, instance: Any) -> Any:

@@ -14,6 +14,7 @@
 
 #include <Python.h>
 #include "cc_lru.h"
+#include "cc_policy.h"
 
 #define CCPY_MAX_RESTARTS 1000
 
@@ -138,14 +139,25 @@ ccpy_bury(ccpy_dead_t *d, PyObject *key, PyObject *value)
     return 0;
 }
 
+/* Remove entry i of t into d, through the eviction policy p when the
+ * table has one (NULL: plain LRU). */
+static inline int
+ccpy_ptake(cc_lru_t *t, cc_policy_t *p, uint32_t i, ccpy_dead_t *d)
+{
+    PyObject *k = (PyObject *)t->entries[i].key;
+    PyObject *v = (PyObject *)t->entries[i].value;
+    if (p != NULL)
+        cc_policy_remove(p, t, i);
+    else
+        cc_lru_remove(t, i);
+    return ccpy_bury(d, k, v);
+}
+
 /* Remove entry i of t into d. */
 static inline int
 ccpy_take(cc_lru_t *t, uint32_t i, ccpy_dead_t *d)
 {
-    PyObject *k = (PyObject *)t->entries[i].key;
-    PyObject *v = (PyObject *)t->entries[i].value;
-    cc_lru_remove(t, i);
-    return ccpy_bury(d, k, v);
+    return ccpy_ptake(t, NULL, i, d);
 }
 
 static void
@@ -246,15 +258,18 @@ ccpy_traverse(const cc_lru_t *t, visitproc visit, void *arg)
     return 0;
 }
 
-/* Empty t (counters kept) and then release what it held: the references
- * are dropped only after t is already empty and consistent. */
+/* Empty t (counters kept) and its policy p (or NULL), and then release
+ * what it held: the references are dropped only after t and p are already
+ * empty and consistent. */
 static void
-ccpy_clear(cc_lru_t *t)
+ccpy_pclear(cc_lru_t *t, cc_policy_t *p)
 {
     cc_lru_t old;
     uint32_t i;
     PyObject *et, *ev, *tb;
     cc_lru_detach(t, &old);
+    if (p != NULL)
+        cc_policy_clear(p);
     if (old.count) {
         PyErr_Fetch(&et, &ev, &tb);
         for (i = old.head; i != CC_NIL; i = old.entries[i].next) {
@@ -264,6 +279,12 @@ ccpy_clear(cc_lru_t *t)
         PyErr_Restore(et, ev, tb);
     }
     cc_lru_free(&old);
+}
+
+static void
+ccpy_clear(cc_lru_t *t)
+{
+    ccpy_pclear(t, NULL);
 }
 
 /* ---- expiry and limits, shared by LRUCache and the lru_cache wrapper ----
@@ -282,9 +303,10 @@ ccpy_passed(int user_clock, double deadline, double now)
     return !Py_IS_NAN(now) && now >= deadline;
 }
 
-/* Remove every expired entry into d; the number removed, or -1. */
+/* Remove every expired entry into d (through the policy p, or NULL); the
+ * number removed, or -1. */
 static Py_ssize_t
-ccpy_purge(cc_lru_t *t, int user_clock, double now, ccpy_dead_t *d)
+ccpy_ppurge(cc_lru_t *t, cc_policy_t *p, int user_clock, double now, ccpy_dead_t *d)
 {
     Py_ssize_t n = 0;
     if (t->expiry.len == 0)
@@ -298,12 +320,57 @@ ccpy_purge(cc_lru_t *t, int user_clock, double now, ccpy_dead_t *d)
         return 0;
     }
     while (t->expiry.len && cc_expiry_next(&t->expiry) <= now) {
-        if (ccpy_take(t, cc_expiry_top(&t->expiry), d) < 0)
+        if (ccpy_ptake(t, p, cc_expiry_top(&t->expiry), d) < 0)
             return -1;
         t->expirations++;
         n++;
     }
     return n;
+}
+
+static inline Py_ssize_t
+ccpy_purge(cc_lru_t *t, int user_clock, double now, ccpy_dead_t *d)
+{
+    return ccpy_ppurge(t, NULL, user_clock, now, d);
+}
+
+/* The entry a policy gives up first when something other than its own
+ * eviction asks for room (a memory limit, popitem, evict(n)): the oldest
+ * probation entry, else the table's head (the oldest protected entry, or
+ * with an empty main space the oldest window entry).  The pure model's
+ * AdaptivePolicy.oldest() is the same rule. */
+static inline uint32_t
+ccpy_policy_oldest(const cc_policy_t *p, const cc_lru_t *t)
+{
+    return p->n[CC_SEG_PROBATION] ? p->first_probation : t->head;
+}
+
+/* What the policy evicts: every entry cc_policy_evict names (a rejected
+ * candidate is one of them), then, with a `memory_limit` (0: none), the
+ * oldest (ccpy_policy_oldest), never `keep` (or -1), until memory +
+ * `extra` fits.  Each is counted as an eviction. */
+static int
+ccpy_policy_evict(cc_lru_t *t, cc_policy_t *p, uint64_t memory_limit, uint64_t extra,
+                  Py_ssize_t keep, ccpy_dead_t *d)
+{
+    uint32_t v;
+    while ((v = cc_policy_evict(p, t)) != CC_NIL) {
+        /* unlinked already; its key and value pointers are still readable */
+        t->evictions++;
+        if (ccpy_bury(d, (PyObject *)t->entries[v].key, (PyObject *)t->entries[v].value) < 0)
+            return -1;
+    }
+    if (memory_limit) {
+        while (t->count && t->memory + extra > memory_limit) {
+            v = ccpy_policy_oldest(p, t);
+            if ((Py_ssize_t)v == keep)
+                break;
+            if (ccpy_ptake(t, p, v, d) < 0)
+                return -1;
+            t->evictions++;
+        }
+    }
+    return 0;
 }
 
 /* Evict least recently used entries, never `keep` (or -1), until at most

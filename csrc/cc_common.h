@@ -34,6 +34,7 @@
 #define CC_OK 0
 #define CC_ENOMEM (-1)   /* an allocation failed; nothing was changed */
 #define CC_EFULL (-2)    /* the index space (2**32 - 2 entries) is exhausted */
+#define CC_EINVAL (-3)   /* an argument out of range (a capacity of 0); nothing changed */
 
 /* The "no index" value for links, slots and positions. */
 #define CC_NIL UINT32_MAX

@@ -89,6 +89,24 @@ def test_read_through_fills_the_tiers(dist, make_store, impl):
                                  "store_errors", "pending_writes", "flush_latency"}
 
 
+@pytest.mark.parametrize("policy", ["adaptive", "lru"])
+def test_the_local_tier_takes_any_cache(dist, make_store, impl, policy):
+    store = dist.make_store()
+    load = Loader()
+    local = impl.Cache(100, policy=policy)
+    a = dist.ReadThroughCache(store, load, ttl=60, local=local)
+    assert a.get("k") == {"key": "k", "n": 1}
+    assert a.get("k") == {"key": "k", "n": 1}          # local tier
+    assert "k" in local and local.stats().hits >= 1
+    near = dist.NearCache(store, local=impl.Cache(100, policy=policy), ttl=60)
+    try:
+        near.set("n", 1)
+        assert near.get("n") == 1
+    finally:
+        near.close()
+    assert (a.stats().local_hits, a.stats().loads) == (1, 1)
+
+
 def test_read_through_without_local_tier_and_ttl(dist, make_store):
     store = dist.make_store()
     rt = dist.ReadThroughCache(store, Loader(), ttl=30)

@@ -56,7 +56,7 @@ from .._checks import (read_clock as _user_time, check_callable, check_count,
                        check_ttl, entry_too_large, memory_overflow, validate_changes)
 from ..stats import CacheStats
 
-__all__ = ["LRUCache", "lru_cache", "cache", "cached_method"]
+__all__ = ["Cache", "LRUCache", "lru_cache", "cache", "cached_method"]
 
 INF = math.inf
 NAN = math.nan
@@ -107,6 +107,10 @@ class _Table:
         self._timed = 0
         self._memory = 0
         self._hits = self._misses = self._evictions = self._expirations = 0
+        # with an eviction policy (Cache): the model, and its tokens (the
+        # entries' ids) -> entries
+        self._policy: Any = None
+        self._ptok: Optional[dict] = None
 
     def _forget(self, e: list, dropped: list) -> None:
         """Account for an entry the index gave back.  One of an index that a
@@ -117,6 +121,9 @@ class _Table:
             self._memory -= e[SIZE]
             if e[EXPIRES] is not None:
                 self._timed -= 1
+            ptok = self._ptok
+            if ptok is not None and ptok.pop(id(e), None) is not None:
+                self._policy.remove(id(e))
         dropped.append((e[KEY], e[VALUE]))
         e[KEY] = e[VALUE] = None
 
@@ -205,7 +212,44 @@ class _Table:
         self._memory = 0
         for e in dict.values(old):
             e[SEQ] = -1
+        if self._policy is not None:
+            self._policy.clear()
+            self._ptok = {}
         return old
+
+    # ---- under an eviction policy (Cache) ---------------------------------
+    # The same steps, in the same order, as the compiled Cache's (and the
+    # same model: corecache/_pure/adaptive.py is csrc/cc_policy.c's twin).
+
+    def _policy_take(self, token: int, dropped: list) -> None:
+        """Take out the entry of a token the policy has already forgotten."""
+        e = self._ptok.pop(token)          # type: ignore[union-attr]
+        self._unlink(e, dropped)
+
+    def _take_oldest(self, dropped: list) -> None:
+        """popitem's, evict(n)'s and a memory limit's entry: the policy's
+        oldest (AdaptivePolicy.oldest)."""
+        token = self._policy.oldest()
+        self._policy.remove(token)
+        self._policy_take(token, dropped)
+
+    def _policy_evict(self, limit: int, extra: int, keep: Optional[list],
+                      dropped: list) -> None:
+        """Every entry the policy evicts (a rejected candidate is one), then,
+        with a limit, the oldest until memory + extra fits; never `keep`."""
+        p = self._policy
+        while True:
+            token = p.evict()
+            if token is None:
+                break
+            self._evictions += 1
+            self._policy_take(token, dropped)
+        if limit:
+            while _len(p) and self._memory + extra > limit:
+                if keep is not None and p.oldest() == id(keep):
+                    break
+                self._evictions += 1
+                self._take_oldest(dropped)
 
     def _entries(self) -> List[list]:
         """The live entries, least recently used first.  Walking an
@@ -213,6 +257,9 @@ class _Table:
         may change the table: the walk then starts again, and a table that
         changes under every walk is a RuntimeError, not a hang (as a key
         whose __eq__ always mutates is for the compiled core)."""
+        if self._policy is not None:         # the policy's order, no user code
+            ptok = self._ptok
+            return [ptok[t] for t in self._policy.order()]    # type: ignore[index]
         for _ in range(_MAX_RESTARTS):
             od = self._od
             by_key = {id(e[KEY]): e for e in dict.values(od)}   # runs no user code
@@ -230,6 +277,11 @@ class _Table:
         if max_count is None:
             max_count = self._max_size      # read after that
         current = {id(item[2]): item[0] for item in self._heap if item[2][SEQ] == item[1]}
+        if self._policy is not None:
+            self._policy.check()
+            if (_len(self._policy) != _len(self._od)
+                    or any(self._ptok.get(id(e)) is not e for e in dict.values(self._od))):
+                return False
         return (all(e[SEQ] >= 0 and e[KEY] is k for k, e in live)
                 and self._timed == sum(e[EXPIRES] is not None for _, e in live)
                 and self._memory == sum(e[SIZE] for _, e in live)
@@ -250,14 +302,19 @@ def _release(dropped: list, callback: Any, notify: int = -1) -> None:
     dropped.clear()
 
 
-class LRUCache(_Table):
-    """A mapping that keeps the most recently used entries, with per-entry
-    TTLs, a count and a memory limit, eviction callbacks and statistics.
-    (Pure-Python twin; see the compiled LRUCache for the parameters.)"""
+class Cache(_Table):
+    """A mapping that keeps what its eviction policy judges most useful,
+    with per-entry TTLs, a count and a memory limit, eviction callbacks and
+    statistics.  (Pure-Python twin; see the compiled Cache for the
+    parameters and the policies: "adaptive" drives the reference model
+    corecache/_pure/adaptive.py, which makes the compiled policy's
+    decisions, with the entries' ids as its tokens.)"""
 
     __hash__ = None  # type: ignore[assignment]
+    POLICIES = ("lru", "adaptive")
+    _POLICY_FIXED = False             # copies and pickles pass policy= on
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "LRUCache":
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Cache":
         # LRUCache()'s state, so that a subclass whose __init__ does not call
         # ours still gets a working cache (as the compiled __cinit__ gives)
         self = super().__new__(cls)
@@ -275,6 +332,7 @@ class LRUCache(_Table):
         self._plain = True
         self._cleanup_interval: Optional[float] = None
         self._schedule: Any = None
+        self._policy_name = "lru"
         return self
 
     def __init__(self, max_size: int = 1000, default_ttl: Optional[float] = None, *,
@@ -282,7 +340,9 @@ class LRUCache(_Table):
                  getsizeof: Optional[Callable[[Any, Any], int]] = None,
                  cleanup_interval: Optional[float] = None,
                  eviction_callback: Optional[Callable[[Any, Any], Any]] = None,
-                 clock: Optional[Callable[[], float]] = None) -> None:
+                 clock: Optional[Callable[[], float]] = None, policy: str = "adaptive") -> None:
+        if policy not in Cache.POLICIES:
+            raise ValueError(f"policy must be one of {Cache.POLICIES}, got {policy!r}")
         max_size = check_max_size(max_size)
         ttl = check_ttl(default_ttl, "default_ttl")
         limit = check_memory_limit_mb(memory_limit_mb)
@@ -295,6 +355,11 @@ class LRUCache(_Table):
         self._initialized = True
         self._max_size_given = max_size
         self._max_size = min(max_size, MAX_ENTRIES)
+        if policy == "adaptive":
+            from .adaptive import AdaptivePolicy
+            self._policy = AdaptivePolicy(min(self._max_size, MAX_ENTRIES - 1))
+            self._ptok = {}
+        self._policy_name = policy
         self._default_ttl = INF if ttl is None else ttl
         self._memory_limit_mb = memory_limit_mb
         self._memory_limit = 0 if limit is None else limit
@@ -308,9 +373,14 @@ class LRUCache(_Table):
 
     __class_getitem__ = classmethod(GenericAlias)   # LRUCache[str, int] at run time
 
+    @property
+    def policy(self) -> str:
+        """The eviction policy's name (one of ``Cache.POLICIES``)."""
+        return self._policy_name
+
     @classmethod
     def from_config(cls, config: "CacheConfig", *,
-                    clock: Optional[Callable[[], float]] = None) -> "LRUCache":
+                    clock: Optional[Callable[[], float]] = None) -> "Cache":
         """Build a cache from a :class:`CacheConfig`."""
         from ..config import CacheConfig
         if not isinstance(config, CacheConfig):
@@ -394,10 +464,17 @@ class LRUCache(_Table):
             expires = e[2]                  # EXPIRES
             if expires is None or (monotonic() < expires if clock is None
                                    else not now >= expires):
-                try:
-                    self._od.move_to_end(e[0])
-                except KeyError:            # removed by its own __hash__/__eq__
-                    pass
+                p = self._policy
+                if p is None:
+                    try:
+                        self._od.move_to_end(e[0])
+                    except KeyError:        # removed by its own __hash__/__eq__
+                        pass
+                else:
+                    try:
+                        p.hit(id(e))
+                    except KeyError:        # being removed (its __hash__ ran us)
+                        pass
                 self._hits += 1
                 return e[1]                 # VALUE
         finally:
@@ -417,10 +494,17 @@ class LRUCache(_Table):
             expires = e[2]
             if expires is None or (monotonic() < expires if clock is None
                                    else not now >= expires):
-                try:
-                    self._od.move_to_end(e[0])
-                except KeyError:
-                    pass
+                p = self._policy
+                if p is None:
+                    try:
+                        self._od.move_to_end(e[0])
+                    except KeyError:
+                        pass
+                else:
+                    try:
+                        p.hit(id(e))
+                    except KeyError:
+                        pass
                 self._hits += 1
                 return e[1]
         finally:
@@ -441,10 +525,17 @@ class LRUCache(_Table):
             expires = e[2]
             if expires is None or (monotonic() < expires if clock is None
                                    else not now >= expires):
-                try:
-                    self._od.move_to_end(e[0])
-                except KeyError:
-                    pass
+                p = self._policy
+                if p is None:
+                    try:
+                        self._od.move_to_end(e[0])
+                    except KeyError:
+                        pass
+                else:
+                    try:
+                        p.hit(id(e))
+                    except KeyError:
+                        pass
                 self._hits += 1
                 return e[1]
         finally:
@@ -525,7 +616,25 @@ class LRUCache(_Table):
                 if sized and not self._memory_limit and \
                         size - (e[SIZE] if e is not None else 0) > MAX_MEMORY - self._memory:
                     raise memory_overflow(self._memory, size, key)
-                if e is None:
+                if e is None and self._policy is not None:
+                    # the compiled _policy_insert's steps: purge, room for a
+                    # memory limit, insert, then the policy evicts
+                    self._purge_now(now, dropped)
+                    if self._memory_limit:
+                        self._policy_evict(self._memory_limit, size, None, dropped)
+                    h = hash(key)                       # the key's __hash__ may run
+                    new = [key, value, None, INF, size, 0]
+                    e = od.setdefault(key, new)         # and its __eq__
+                    if od is not self._od:
+                        continue                        # cleared meanwhile: start again
+                    if e is new:
+                        self._ptok[id(e)] = e           # type: ignore[index]
+                        self._policy.insert(id(e), h)
+                        self._memory += size
+                        self._set_deadline(e, expires, ttl)
+                        self._policy_evict(self._memory_limit, 0, e, dropped)
+                        break
+                elif e is None:
                     # make room first (purge, then evict), then insert
                     self._purge_now(now, dropped)
                     self._evict_to(self._max_size - 1, self._memory_limit, size, None, dropped)
@@ -545,6 +654,11 @@ class LRUCache(_Table):
                 self._memory += size - e[SIZE]
                 e[SIZE] = size
                 self._set_deadline(e, expires, ttl)
+                if self._policy is not None:
+                    if e[SEQ] >= 0:
+                        self._policy.hit(id(e))         # an overwrite is a use
+                    self._policy_evict(self._memory_limit, 0, e, dropped)
+                    break
                 try:
                     od.move_to_end(e[KEY])
                 except KeyError:
@@ -682,18 +796,23 @@ class LRUCache(_Table):
         return value
 
     def popitem(self) -> Tuple[Any, Any]:
-        """Remove and return the least recently used (key, value)."""
+        """Remove and return the least recently used (key, value); under a
+        policy, the entry it gives up first (the oldest probation entry)."""
         now = self._begin(False)
         dropped: list = []
         silent: list = []
         with self._lock:
             self._purge_now(now, dropped)
             if self._od:
-                self._forget(self._od.popitem(last=False)[1], silent)
+                if self._policy is not None:
+                    self._take_oldest(silent)
+                else:
+                    self._forget(self._od.popitem(last=False)[1], silent)
         if dropped:
             _release(dropped, self._callback)
         if not silent:
-            raise KeyError("popitem(): LRUCache is empty")
+            raise KeyError(f"popitem(): {'LRUCache' if self._policy is None else 'Cache'} "
+                           f"is empty")
         return silent[0]
 
     def clear(self) -> None:
@@ -766,12 +885,17 @@ class LRUCache(_Table):
         dropped: list = []
         with self._lock:
             if max_size is not _MISSING:
+                if self._policy is not None:
+                    self._policy.resize(min(max_size, MAX_ENTRIES - 1))
                 self._max_size_given = max_size
                 self._max_size = min(max_size, MAX_ENTRIES)
             if memory_limit_mb is not _MISSING:
                 self._memory_limit_mb = memory_limit_mb
                 self._memory_limit = new_limit
-            self._evict_to(self._max_size, self._memory_limit, 0, None, dropped)
+            if self._policy is not None:
+                self._policy_evict(self._memory_limit, 0, None, dropped)
+            else:
+                self._evict_to(self._max_size, self._memory_limit, 0, None, dropped)
         if dropped:
             _release(dropped, self._callback)
 
@@ -783,7 +907,11 @@ class LRUCache(_Table):
         k = 0
         with self._lock:
             while k < count and self._od:
-                self._evict_first(dropped)
+                if self._policy is not None:
+                    self._evictions += 1
+                    self._take_oldest(dropped)
+                else:
+                    self._evict_first(dropped)
                 k += 1
         if dropped:
             _release(dropped, self._callback)
@@ -804,7 +932,7 @@ class LRUCache(_Table):
     def _update_plain(self) -> None:
         """Whether __setitem__ may take its plain path."""
         self._plain = (not self._paused and not self._accounting and self._clock is None
-                       and self._default_ttl == INF)
+                       and self._default_ttl == INF and self._policy is None)
 
     @property
     def writes_paused(self) -> bool:
@@ -1040,8 +1168,110 @@ class LRUCache(_Table):
         with self._lock:
             return self._table_check() and (self._accounting or self._memory == 0)
 
+    def _policy_state(self) -> Optional[dict]:
+        """The policy's window target and segment sizes, or None for LRU (tests)."""
+        p = self._policy
+        if p is None:
+            return None
+        with self._lock:
+            return {"window_max": p.window_max, "sizes": p.sizes(), "agings": p.agings}
 
-MutableMapping.register(LRUCache)
+
+class LRUCache(Cache):
+    """A mapping that keeps the most recently used entries, with per-entry
+    TTLs, a count and a memory limit, eviction callbacks and statistics: a
+    :class:`Cache` whose policy is ``"lru"``.  (Pure-Python twin; see the
+    compiled LRUCache for the parameters.)"""
+
+    _POLICY_FIXED = True
+
+    def __init__(self, max_size: int = 1000, default_ttl: Optional[float] = None, *,
+                 memory_limit_mb: Optional[float] = None,
+                 getsizeof: Optional[Callable[[Any, Any], int]] = None,
+                 cleanup_interval: Optional[float] = None,
+                 eviction_callback: Optional[Callable[[Any, Any], Any]] = None,
+                 clock: Optional[Callable[[], float]] = None) -> None:
+        Cache.__init__(self, max_size, default_ttl, memory_limit_mb=memory_limit_mb,
+                       getsizeof=getsizeof, cleanup_interval=cleanup_interval,
+                       eviction_callback=eviction_callback, clock=clock, policy="lru")
+
+    # The hit paths without the policy's branch (Cache's have it).
+
+    def _lookup_counted(self, key: Any) -> Any:
+        """The live value for key, counted as a hit and made most recent, or
+        _MISSING (a miss; an expired entry is dropped)."""
+        clock = self._clock
+        now = _user_time(clock) if clock is not None and self._timed else NAN
+        self._acquire()
+        try:
+            e = self._od.get(key)
+            if e is None:
+                self._misses += 1
+                return _MISSING
+            expires = e[2]                  # EXPIRES
+            if expires is None or (monotonic() < expires if clock is None
+                                   else not now >= expires):
+                try:
+                    self._od.move_to_end(e[0])
+                except KeyError:            # removed by its own __hash__/__eq__
+                    pass
+                self._hits += 1
+                return e[1]                 # VALUE
+        finally:
+            self._release()
+        self._expired_miss(e)
+        return _MISSING
+
+    def __getitem__(self, key: Any) -> Any:
+        clock = self._clock
+        now = _user_time(clock) if clock is not None and self._timed else NAN
+        self._acquire()
+        try:
+            e = self._od.get(key)
+            if e is None:
+                self._misses += 1
+                raise KeyError(key)
+            expires = e[2]
+            if expires is None or (monotonic() < expires if clock is None
+                                   else not now >= expires):
+                try:
+                    self._od.move_to_end(e[0])
+                except KeyError:
+                    pass
+                self._hits += 1
+                return e[1]
+        finally:
+            self._release()
+        self._expired_miss(e)
+        raise KeyError(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value for key (counted as a hit), or `default` (a miss)."""
+        clock = self._clock
+        now = _user_time(clock) if clock is not None and self._timed else NAN
+        self._acquire()
+        try:
+            e = self._od.get(key)
+            if e is None:
+                self._misses += 1
+                return default
+            expires = e[2]
+            if expires is None or (monotonic() < expires if clock is None
+                                   else not now >= expires):
+                try:
+                    self._od.move_to_end(e[0])
+                except KeyError:
+                    pass
+                self._hits += 1
+                return e[1]
+        finally:
+            self._release()
+        self._expired_miss(e)
+        return default
+
+
+
+MutableMapping.register(Cache)
 
 
 class LRUGetter:
@@ -1050,9 +1280,9 @@ class LRUGetter:
 
     __slots__ = ("_cache", "_lookup", "_on_miss")
 
-    def __init__(self, cache: LRUCache, on_miss: Callable[[Any, Any], Any]) -> None:
-        if not isinstance(cache, LRUCache):
-            raise TypeError(f"cache must be an LRUCache, got {cache!r}")
+    def __init__(self, cache: Cache, on_miss: Callable[[Any, Any], Any]) -> None:
+        if not isinstance(cache, Cache):
+            raise TypeError(f"cache must be a Cache, got {cache!r}")
         if not callable(on_miss):
             raise TypeError(f"on_miss must be callable, got {on_miss!r}")
         self._cache = cache
@@ -1066,7 +1296,7 @@ class LRUGetter:
         return value
 
     @property
-    def cache(self) -> LRUCache:
+    def cache(self) -> Cache:
         return self._cache
 
     @property
@@ -1358,4 +1588,4 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
 
 from .._lru_decorators import make_api, single_flight_miss as _single_flight_miss  # noqa: E402
 
-lru_cache, cache, cached_method = make_api(_lru_cache_wrapper)
+lru_cache, cache, cached_method = make_api(_lru_cache_wrapper, Cache)

@@ -61,19 +61,20 @@ DURATION: Dict[str, Tuple[float, str]] = {
 MODES: Dict[str, Dict[str, Any]] = {
     "default": dict(n=200_000, repeats=11, keyspace=100_000, workload_ops=100_000,
                     workload_repeats=5, thread_ops=200_000, hitrate_accesses=400_000,
-                    hitrate_fractions=[0.005, 0.01, 0.02, 0.05, 0.1, 0.2],
+                    hitrate_keyspace=20_000, hitrate_fractions=[0.01, 0.05, 0.1],
                     scaling_sizes=[1_000, 10_000, 100_000, 1_000_000],
                     scaling_repeats=11, scaling_fill_budget=20.0, memory_entries=1_000_000,
                     chunk_mib=256),
     "quick": dict(n=50_000, repeats=5, keyspace=20_000, workload_ops=10_000,
                   workload_repeats=3, thread_ops=20_000, hitrate_accesses=60_000,
-                  hitrate_fractions=[0.01, 0.05, 0.1, 0.2],
+                  hitrate_keyspace=20_000, hitrate_fractions=[0.01, 0.05, 0.1],
                   scaling_sizes=[1_000, 10_000, 100_000, 1_000_000],
                   scaling_repeats=3, scaling_fill_budget=0.5, memory_entries=1_000_000,
                   chunk_mib=32),
     "smoke": dict(n=2_000, repeats=2, keyspace=2_000, workload_ops=1_000,
                   workload_repeats=1, thread_ops=1_000, hitrate_accesses=4_000,
-                  hitrate_fractions=[0.05, 0.2], scaling_sizes=[1_000, 4_000],
+                  hitrate_keyspace=2_000, hitrate_fractions=[0.05, 0.1],
+                  scaling_sizes=[1_000, 4_000],
                   scaling_repeats=2, scaling_fill_budget=1.0, memory_entries=20_000,
                   chunk_mib=2),
 }
@@ -154,7 +155,8 @@ def parser() -> argparse.ArgumentParser:
                    help="measure only implementations whose name contains NAME (repeatable; "
                         "the references dict and functools always stay)")
     p.add_argument("--repeats", type=int, help="repeats per figure (the median is reported)")
-    w = p.add_argument_group("workloads (sections workload, hitrate)")
+    w = p.add_argument_group("workloads (section workload; hitrate runs its fixed grid of "
+                             "traces, at --keyspace when given)")
     w.add_argument("--patterns", type=lambda s: [x.strip() for x in s.split(",")],
                    default=list(workloads.PATTERNS), metavar="LIST",
                    help=f"access patterns, comma-separated (default: {','.join(workloads.PATTERNS)})")
@@ -208,6 +210,7 @@ def options(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if opts.keyspace is not None:
         if opts.keyspace < 10:
             p.error("--keyspace must be at least 10")
+        opts.hitrate_keyspace = opts.keyspace
     else:
         opts.keyspace = MODES[opts.mode]["keyspace"]
     bad = [x for x in opts.patterns if x not in workloads.PATTERNS]

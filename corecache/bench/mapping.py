@@ -1,9 +1,14 @@
 """Section "lru": LRUCache against a plain dict and the installed mapping
 peers: a hit through ``c[k]`` and ``get``, a miss, a set of a new key into a
 full 1024-entry cache (evicting), an overwrite; each also with a TTL on every
-entry."""
+entry.  The hits are measured twice: on hot keys that are the stored
+objects themselves, and on keys equal to but not the same objects as the
+stored ones, over every entry in shuffled order (what a server sees).
+``Cache(policy="adaptive")`` (compiled) is measured beside LRUCache, and
+its hit and set-with-eviction held to LRUCache's."""
 from __future__ import annotations
 
+import random
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .peers import MappingPeer, corecache_peers, dict_peer, installed_peers
@@ -23,6 +28,8 @@ OPERATIONS = [
     # (name, body attribute of the peer, key stream, needs eviction)
     ("c[k] hit", "getitem", "hot", False),
     ("get hit", "get", "hot", False),
+    ("c[k] hit, equal keys", "getitem", "equal", False),
+    ("get hit, equal keys", "get", "equal", False),
     ("get miss", "get", "absent", False),
     ("set new key, evicting", "set", "new", True),
     ("overwrite", "set", "hot", False),
@@ -38,6 +45,11 @@ def _filled(peer: MappingPeer, ttl: Optional[float], keys: Sequence[int]) -> Any
 def cases(peers: List[MappingPeer], n: int, with_ttl: bool) -> List[Case]:
     present = list(range(BASE, BASE + CAPACITY))
     hot = (present[:HOT] * (n // HOT + 1))[:n]
+    # equal to the stored keys, not the same objects (int(str(k)) makes a
+    # new int above the small-int cache), over every entry, shuffled
+    equal = [int(str(k)) for k in present]
+    random.Random(16).shuffle(equal)
+    equal = (equal * (n // CAPACITY + 1))[:n]
     absent_keys = list(range(BASE * 2, BASE * 2 + HOT))
     absent = (absent_keys * (n // HOT + 1))[:n]
     new_cache: Dict[int, List[int]] = {}
@@ -49,7 +61,8 @@ def cases(peers: List[MappingPeer], n: int, with_ttl: bool) -> List[Case]:
             new_cache[r] = list(range(start, start + n))
         return new_cache[r]
 
-    streams = {"hot": lambda r: hot, "absent": lambda r: absent, "new": new_keys}
+    streams = {"hot": lambda r: hot, "absent": lambda r: absent, "new": new_keys,
+               "equal": lambda r: equal}
     ttl = 3600.0 if with_ttl else None
     out = []
     for op, attr, stream, evicting in OPERATIONS:
@@ -73,8 +86,23 @@ def cases(peers: List[MappingPeer], n: int, with_ttl: bool) -> List[Case]:
     return out
 
 
+ADAPTIVE = "corecache adaptive[c]"
+
+
+def adaptive_peers() -> List[MappingPeer]:
+    """The compiled Cache(policy="adaptive"), when the compiled core is there."""
+    import corecache
+    from corecache import _impl
+    mod = _impl.compiled_lru()
+    if mod is None or not hasattr(mod, "Cache"):
+        return []
+    cls = mod.Cache
+    return [MappingPeer(ADAPTIVE, corecache.__version__,
+                        lambda n, ttl: cls(n, ttl, policy="adaptive"), policy="adaptive")]
+
+
 def peers(libs: Optional[List[str]]) -> List[MappingPeer]:
-    every = [dict_peer()] + corecache_peers() + installed_peers()
+    every = [dict_peer()] + corecache_peers() + adaptive_peers() + installed_peers()
     if not libs:
         return every
     return [p for p in every if p.name == "dict" or any(lib in p.name for lib in libs)]
@@ -120,6 +148,13 @@ def targets(results: Dict[str, Dict[str, float]]) -> List[Target]:
     cmp("set new key, evicting", c, "set new key, evicting", "cachetools", 0.2,
         "set with eviction vs cachetools LRUCache (at least 5x faster)")
     cmp("c[k] hit (ttl)", c, "c[k] hit", c, 1.2, "TTL hit vs hit without TTL")
+    # issue 16: the adaptive policy at about the cost of LRU
+    cmp("c[k] hit, equal keys", ADAPTIVE, "c[k] hit, equal keys", c, 1.15,
+        "adaptive c[k] hit vs LRUCache's (equal keys, shuffled)")
+    cmp("get hit, equal keys", ADAPTIVE, "get hit, equal keys", c, 1.15,
+        "adaptive get hit vs LRUCache's (equal keys, shuffled)")
+    cmp("set new key, evicting", ADAPTIVE, "set new key, evicting", c, 1.5,
+        "adaptive set with eviction vs LRUCache's")
     cmp("c[k] hit (ttl)", c, "c[k] hit (ttl)", "cachebox", 0.8, "TTL hit vs cachebox TTLCache")
     # the pure twin is what runs where no wheel exists: against the pure
     # Python LRUCache people know (the Pythons issue's target, every row)

@@ -25,8 +25,8 @@ COLUMNS = ["unregistered", "registered"]
 
 
 def _peers(libs: Optional[List[str]]) -> List[Any]:
-    from .mapping import peers
-    return [p for p in peers(libs) if p.name.startswith("corecache")]
+    from .mapping import ADAPTIVE, peers
+    return [p for p in peers(libs) if p.name.startswith("corecache") and p.name != ADAPTIVE]
 
 
 def run(opts: Any) -> Dict[str, Dict[str, float]]:

@@ -1,7 +1,8 @@
 """``--plot PATH.png``: one picture of a run (matplotlib, in the ``bench``
-extra).  Top row: hit rate against cache size, one panel per access
-pattern, a line per policy (the LRU libraries coincide, so LRU is drawn
-once) and the optimum dashed.  Bottom row: median and p99 latency of a hit,
+extra).  Top rows: hit rate against cache size, one panel per trace of the
+grid (four to a row), a line per policy (the LRU libraries coincide, so LRU
+is drawn once; corecache's adaptive and LRU bold, libCacheSim's
+dash-dotted) and the optimum dashed.  Bottom row: median and p99 latency of a hit,
 a miss and a set per library under the Zipf pattern; decorated-call hits
 against functools; cost against cache size (flat is O(1)); throughput
 against threads.  Panels whose section was not run are left out."""
@@ -16,7 +17,12 @@ COLOURS = {
     "cachetools": "#9467bd", "moka-py": "#8c564b", "theine": "#e377c2",
     "fastcache": "#17becf", "cachetools LFU": "#bcbd22", "cachebox LFU": "#98df8a",
     "cachebox FIFO": "#c5b0d5", "optimal (Belady)": "#000000",
+    "corecache adaptive": "#08519c", "libCacheSim LRU": "#d62728",
+    "libCacheSim WTinyLFU": "#e7969c", "libCacheSim S3FIFO": "#31a354",
+    "libCacheSim Sieve": "#fdae6b", "libCacheSim ARC": "#756bb1",
+    "libCacheSim LIRS": "#636363",
 }
+PANELS_PER_ROW = 4       # hit-rate panels
 FALLBACK = ["#aec7e8", "#ffbb78", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5"]
 
 
@@ -60,11 +66,12 @@ def plot(data: Dict[str, Any], path: str) -> None:
     patterns = list(hr["rates"]) if hr else []
     bottom = [name for name in ("workload", "lru_cache", "scaling", "threads")
               if (results.get("workload") if name == "threads" else results.get(name))]
-    rows = (1 if patterns else 0) + (1 if bottom else 0)
+    hr_rows = -(-len(patterns) // PANELS_PER_ROW)
+    rows = hr_rows + (1 if bottom else 0)
     if rows == 0:
         raise ValueError("nothing to plot: run the hitrate, workload, lru_cache or scaling "
                          "section")
-    ncols = max(len(patterns), len(bottom), 1)
+    ncols = max(min(len(patterns), PANELS_PER_ROW), len(bottom), 1)
     height = 4.3 * rows + 1.0
     fig = plt.figure(figsize=(4.2 * ncols, height), dpi=110)
     outer = GridSpec(rows, 1, figure=fig, hspace=0.32)
@@ -75,22 +82,26 @@ def plot(data: Dict[str, Any], path: str) -> None:
                  fontsize=12, fontweight="bold", y=1 - 0.12 / height)
     row = 0
     if patterns:
-        top = outer[row].subgridspec(1, len(patterns), wspace=0.08)
         caps = hr["capacities"]
         ks = hr["keyspace"]
         x = [100.0 * c / ks for c in caps]
         first_ax = None
         for i, label in enumerate(patterns):
-            ax = fig.add_subplot(top[0, i], sharey=first_ax)
+            if i % PANELS_PER_ROW == 0:
+                top = outer[row + i // PANELS_PER_ROW].subgridspec(
+                    1, min(PANELS_PER_ROW, len(patterns)), wspace=0.08)
+            ax = fig.add_subplot(top[0, i % PANELS_PER_ROW], sharey=first_ax)
             first_ax = first_ax or ax
             for name, rs in _policy_lines(hr["rates"][label], hr.get("policies", {})):
                 key = name.split(": ", 1)[-1].split(" (=")[0]
                 opt = name.startswith("optimal")
+                ours = key in ("corecache[c]", "corecache adaptive")
                 ax.plot(x, [r if r is not None else float("nan") for r in rs],
                         marker="o" if not opt else None, markersize=3.5,
-                        linestyle="--" if opt else "-",
-                        linewidth=2.6 if key == "corecache[c]" else 1.5,
-                        color=_colour(key, extra), label=name, zorder=3 if opt else 2)
+                        linestyle="--" if opt else "-." if "libCacheSim" in key else "-",
+                        linewidth=2.6 if ours else 1.3,
+                        color=_colour(key, extra), label=name,
+                        zorder=4 if ours else 3 if opt else 2)
             ax.set_xscale("log")
             ax.set_xticks(x)
             ax.set_xticklabels([f"{v:g}%" for v in x], fontsize=8)
@@ -99,14 +110,14 @@ def plot(data: Dict[str, Any], path: str) -> None:
             ax.set_xlabel("cache size (share of keys)", fontsize=9)
             ax.grid(True, alpha=0.3)
             ax.set_ylim(0, 1)
-            if i == 0:
+            if i % PANELS_PER_ROW == 0:
                 ax.set_ylabel("hit rate (second half of the stream)", fontsize=9.5)
             else:
                 ax.tick_params(labelleft=False)
         handles, labels = first_ax.get_legend_handles_labels() if first_ax else ([], [])
         fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)),
                    fontsize=8.5, frameon=False, bbox_to_anchor=(0.5, 1 - 0.45 / height))
-        row += 1
+        row += hr_rows
     if bottom:
         low = outer[row].subgridspec(1, len(bottom), wspace=0.42)
         for j, name in enumerate(bottom):
@@ -119,7 +130,8 @@ def plot(data: Dict[str, Any], path: str) -> None:
                 _scaling(ax, results["scaling"], extra)
             else:
                 _threads(ax, results["workload"], extra)
-    legend_rows = 2 if patterns else 0
+    legend_rows = -(-len(_policy_lines(hr["rates"][patterns[0]], hr.get("policies", {})))
+                    // 4) if patterns else 0
     fig.subplots_adjust(top=1 - (0.85 + 0.22 * legend_rows) / height, bottom=0.65 / height,
                         left=0.05, right=0.98)
     fig.savefig(path)

@@ -232,7 +232,8 @@ def check_local(local: Any, name: str = "local") -> Any:
         return None
     for attr in ("get", "set", "pop", "peek", "clear", "stats"):
         if not callable(getattr(local, attr, None)):
-            raise TypeError(f"{name} must be a corecache.LRUCache or None, got {local!r}")
+            raise TypeError(f"{name} must be a corecache.Cache (LRUCache or any policy) or None, "
+                            f"got {local!r}")
     return local
 
 

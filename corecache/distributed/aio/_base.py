@@ -88,7 +88,8 @@ class Cache:
     :param store: a MemoryStore or RedisStore.
     :param ttl: seconds entries live in the store (None: the store's
         default_ttl; ``math.inf``: no expiry).
-    :param local: an optional LRUCache in front of the store.  Its entries
+    :param local: an optional corecache.Cache (an LRUCache, or a Cache of any
+        policy) in front of the store.  Its entries
         live for the smaller of its own default_ttl, ``ttl`` and what the
         store entry they came from has left.
     :param loader: ``loader(key) -> value`` called on a miss of every tier

@@ -72,7 +72,8 @@ def cached(store: Store, *, ttl: Optional[float], key: Optional[Callable[..., An
         stable repr.
     :param namespace: the key prefix (default: module.qualname); no ':',
         which ends it, so that two functions never share a key.
-    :param local: an optional LRUCache as the first tier.
+    :param local: an optional corecache.Cache (LRUCache or any policy) as the
+        first tier.
 
     Other keywords: see Cache (stampede, lock_lease, lock_wait).
     """

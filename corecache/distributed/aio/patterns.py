@@ -29,7 +29,8 @@ class ReadThroughCache(Cache):
         does not exist (``get`` raises it too).
     :param ttl: seconds values live in the store (None: the store's
         default_ttl).
-    :param local: an optional LRUCache as the first tier.
+    :param local: an optional corecache.Cache (LRUCache or any policy) as the
+        first tier.
     :param loader_many: ``loader_many(keys) -> {key: value}`` for get_many.
 
     Other keywords: see :class:`Cache` (stampede, lock_lease, lock_wait).
@@ -354,7 +355,8 @@ class NearCache(Cache):
     read while a change of its key was in flight never enters the local
     tier (see FillGuard).
 
-    :param local: the LRUCache of this process (required).  Give it a
+    :param local: the corecache.Cache of this process (required; an LRUCache
+        or a Cache of any policy).  Give it a
         default_ttl: it bounds how stale a copy can get if a message is
         ever lost.
     :param ttl: seconds values live in the store.
@@ -370,7 +372,7 @@ class NearCache(Cache):
                  loader_many: Optional[Callable[[List[str]], Any]] = None,
                  heartbeat: float = 1.0, wait_ready: float = 2.0, **options: Any) -> None:
         if local is None:
-            raise TypeError("NearCache needs local=, an LRUCache")
+            raise TypeError("NearCache needs local=, a corecache.Cache")
         check_local(local)
         check_store(store)
         hb = check_seconds(heartbeat, "heartbeat", allow_inf=False)

@@ -111,7 +111,8 @@ class WriteBehindCache(Cache):
     :param retry_base: seconds before the first retry of a failed write;
         doubling per attempt, with jitter, up to retry_max.
     :param ttl: seconds cached values live in the store.
-    :param local: an optional LRUCache as the first tier.
+    :param local: an optional corecache.Cache (LRUCache or any policy) as the
+        first tier.
     :param loader: optional ``loader(key)`` for reads that miss every tier.
     """
 
