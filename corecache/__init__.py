@@ -67,7 +67,7 @@ def __getattr__(name: str) -> object:
     return value
 
 
-def __dir__() -> list:
+def __dir__() -> "list[str]":
     return sorted(set(globals()) | set(__all__))
 
 

@@ -12,7 +12,7 @@ from typing_extensions import Concatenate, ParamSpec, Self
 from .config import CacheConfig
 from .stats import CacheStats
 
-__all__ = ["LRUCache", "lru_cache", "cache", "cached_method"]
+__all__ = ["Cache", "LRUCache", "lru_cache", "cache", "cached_method"]
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -71,7 +71,7 @@ class Cache(MutableMapping[_K, _V]):
     def getter(self, on_miss: Callable[[_K, Any], _T]) -> Callable[[_K, Any], _V | _T]: ...
     def set(self, key: _K, value: _V, ttl: float | None = None) -> None: ...
     @overload
-    def setdefault(self: LRUCache[_K, _T | None], key: _K, default: None = None) -> _T | None: ...
+    def setdefault(self: Cache[_K, _T | None], key: _K, default: None = None) -> _T | None: ...
     @overload
     def setdefault(self, key: _K, default: _V) -> _V: ...
     def get_or_set(self, key: _K, factory: Callable[[], _V], ttl: float | None = None) -> _V: ...
@@ -145,7 +145,12 @@ class LRUCache(Cache[_K, _V]):
         eviction_callback: Callable[[_K, _V], object] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None: ...
+    @classmethod
+    def from_config(
+        cls, config: CacheConfig, *, clock: Callable[[], float] | None = None
+    ) -> LRUCache[Any, Any]: ...
 
+@final
 class _lru_cache_wrapper(Generic[_P, _R]):
     """What @lru_cache returns: the function, with its cache's methods.  (A
     coroutine function's wrapper is an ``async def`` function with the same
@@ -195,6 +200,7 @@ def lru_cache(
     memory_limit_mb: float | None = None,
     single_flight: bool = False,
     clock: Callable[[], float] | None = None,
+    policy: str = "lru",
 ) -> Callable[[Callable[_P, _R]], _lru_cache_wrapper[_P, _R]]: ...
 @overload
 def lru_cache(
@@ -205,6 +211,7 @@ def lru_cache(
     memory_limit_mb: float | None = None,
     single_flight: bool = False,
     clock: Callable[[], float] | None = None,
+    policy: str = "lru",
 ) -> _lru_cache_wrapper[_P, _R]: ...
 def cache(user_function: Callable[_P, _R], /) -> _lru_cache_wrapper[_P, _R]: ...
 

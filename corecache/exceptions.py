@@ -1,4 +1,9 @@
 """Exception classes shared by the compiled and the pure-Python implementations."""
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class CoreCacheError(Exception):
@@ -49,7 +54,7 @@ class PendingWritesError(CoreCacheError, TimeoutError):
         super().__init__(message)
         self.keys = list(keys)  # type: ignore[call-overload]
         self.last_error = last_error
-        self.lost: list = []
+        self.lost: list[Any] = []
 
 
 class WritesLostError(PendingWritesError):

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class _Snapshot:
-    __slots__ = ()
+    __slots__: Tuple[str, ...] = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         names = self.__slots__
@@ -51,7 +51,7 @@ class _Snapshot:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._values() == other._values()  # type: ignore[attr-defined]
+        return self._values() == other._values()
 
     def __hash__(self) -> int:
         return hash(self._values())
