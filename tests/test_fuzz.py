@@ -37,45 +37,56 @@ pytestmark = pytest.mark.skipif(not (FUZZ / "cc_fuzz.c").exists(),
                                 reason="the fuzz harnesses are not in this tree (an sdist)")
 
 
-def _build(out: Path, *defines: str) -> Path:
-    clang = shutil.which("clang")
-    why = None
-    if clang is None:
-        why = "clang is not installed (Debian: apt-get install clang libclang-rt-dev)"
-    else:
-        flags = ["-g", "-O1", "-fsanitize=fuzzer,address,undefined",
-                 "-fno-sanitize-recover=undefined", "-std=c11", "-I", str(CSRC), *defines]
-        objs = []
-        for name in ("cc_lru", "cc_expiry", "cc_ring", "cc_scan"):
-            obj = out / f"{name}.o"
-            objs.append(str(obj))
-            r = subprocess.run([clang, *flags, "-include", str(FUZZ / "fz_alloc.h"), "-c",
-                                str(CSRC / f"{name}.c"), "-o", str(obj)],
-                               capture_output=True, text=True)
-            if r.returncode:
-                pytest.fail(f"cannot compile {name}.c for the fuzzer:\n{r.stderr}")
-        exe = out / "cc_fuzz"
-        r = subprocess.run([clang, *flags, str(FUZZ / "cc_fuzz.c"), *objs, "-o", str(exe)],
-                           capture_output=True, text=True)
-        if r.returncode == 0:
-            return exe
-        if "libclang_rt.fuzzer" in r.stderr or "cannot find" in r.stderr:
-            why = f"libFuzzer's runtime is missing (Debian: libclang-rt-dev): {r.stderr[-300:]}"
-        else:
-            pytest.fail(f"cannot build the C harness:\n{r.stderr}")
+FLAGS = ["-g", "-O1", "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=undefined",
+         "-std=c11", "-I", str(CSRC)]
+
+
+def _missing(why: str) -> Any:
     if REQUIRE_FUZZ:
         pytest.fail(f"{why}; CORECACHE_REQUIRE_FUZZ is set, so the fuzz tests must run")
     pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory: Any) -> Path:
-    return _build(tmp_path_factory.mktemp("cc_fuzz"))
+def csrc_objects(tmp_path_factory: Any) -> List[str]:
+    """csrc/ compiled once for both harness builds (in parallel)."""
+    clang = shutil.which("clang")
+    if clang is None:
+        _missing("clang is not installed (Debian: apt-get install clang libclang-rt-dev)")
+    out = tmp_path_factory.mktemp("cc_objects")
+    jobs = []
+    for name in ("cc_lru", "cc_expiry", "cc_ring", "cc_scan"):
+        obj = str(out / f"{name}.o")
+        jobs.append((obj, subprocess.Popen(
+            [clang, *FLAGS, "-include", str(FUZZ / "fz_alloc.h"), "-c",
+             str(CSRC / f"{name}.c"), "-o", obj],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+    for obj, job in jobs:
+        _, err = job.communicate()
+        if job.returncode:
+            pytest.fail(f"cannot compile {obj} for the fuzzer:\n{err}")
+    return [obj for obj, _ in jobs]
+
+
+def _link(out: Path, objects: List[str], *defines: str) -> Path:
+    exe = out / "cc_fuzz"
+    r = subprocess.run(["clang", *FLAGS, *defines, str(FUZZ / "cc_fuzz.c"), *objects,
+                        "-o", str(exe)], capture_output=True, text=True)
+    if r.returncode == 0:
+        return exe
+    if "libclang_rt.fuzzer" in r.stderr or "cannot find" in r.stderr:
+        _missing(f"libFuzzer's runtime is missing (Debian: libclang-rt-dev): {r.stderr[-300:]}")
+    pytest.fail(f"cannot build the C harness:\n{r.stderr}")
 
 
 @pytest.fixture(scope="module")
-def broken_harness(tmp_path_factory: Any) -> Path:
-    return _build(tmp_path_factory.mktemp("cc_fuzz_self_test"), "-DFUZZ_SELF_TEST")
+def harness(tmp_path_factory: Any, csrc_objects: List[str]) -> Path:
+    return _link(tmp_path_factory.mktemp("cc_fuzz"), csrc_objects)
+
+
+@pytest.fixture(scope="module")
+def broken_harness(tmp_path_factory: Any, csrc_objects: List[str]) -> Path:
+    return _link(tmp_path_factory.mktemp("cc_fuzz_self_test"), csrc_objects, "-DFUZZ_SELF_TEST")
 
 
 def _run(exe: Path, *args: str) -> subprocess.CompletedProcess:
