@@ -73,6 +73,17 @@ class Mismatch(AssertionError):
     """The twins disagreed, or something undocumented escaped."""
 
 
+class Known(Exception):
+    """A finding not fixed yet, which would stop every run: the pure twin
+    recurses without end (RecursionError) when an insert grows its
+    OrderedDict while a key whose hash collides with another's has an
+    ``__eq__`` that writes to the cache (OrderedDict re-looks-up every key
+    when it rebuilds its node table, inside the operation, and each nested
+    write starts the rebuild again).  tests/test_fuzz_findings.py holds it
+    as a strict xfail: when it is fixed, that test fails until this
+    allowance goes too."""
+
+
 ALLOWED = (TypeError, ValueError, KeyError, Boom, PoolExhausted, PoolClosed)
 
 
@@ -110,6 +121,8 @@ def outcome(fn: Callable[[], Any]) -> Any:
         return ("ok", fn())
     except ALLOWED as e:
         return ("exc", type(e).__name__, str(e))
+    except RecursionError as e:
+        raise Known(str(e)) from e
     except BaseException as e:
         raise Mismatch(f"undocumented exception escaped: {type(e).__name__}: {e}") from e
 
@@ -585,6 +598,10 @@ def check(data: bytes) -> None:
             log = run(ns, script)
         except Mismatch as e:
             raise Mismatch(f"[{kind}] {e}") from e
+        except Known as e:
+            if kind == "py":
+                return          # this input shows the known defect only
+            raise Mismatch(f"[{kind}] undocumented exception escaped: RecursionError") from e
         finally:
             sys.unraisablehook = hook
         logs.append(log + unraisable)
