@@ -34,6 +34,12 @@ import sys
 from typing import Any, Callable, List, Optional
 
 try:
+    import corecache  # noqa: F401
+except ImportError:          # run as a script from a checkout: the tree's
+    import os
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+try:
     import atheris
 except ImportError:          # tests run the per-input function without it
     atheris = None
