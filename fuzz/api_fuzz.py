@@ -370,7 +370,7 @@ class Reader:
         self.log.append(("read", size))
         p = self._next()
         if p == 2:
-            return (self.data[self.pos:] + b"???")[:size + 3]       # too much
+            return (self.data[self.pos:] + b"?" * (size + 1))[:size + 1]   # too much
         if p == 3:
             raise Boom("read")
         if p == 4:
