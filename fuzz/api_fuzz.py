@@ -144,6 +144,16 @@ def outcome(fn: Callable[[], Any]) -> Any:
 NAN = float("nan")
 
 
+# Keys whose __eq__ writes to the cache: off while the twin's OrderedDict
+# defect is open (see Known; tests/test_fuzz_findings.py holds it as a
+# strict xfail).  Inside the twin's operations OrderedDict re-runs keys'
+# __eq__ where the compiled core runs no Python code, so with them on the
+# twins differ within a minute (a RecursionError on insert; evict(n)
+# counting an entry that such an __eq__ popped meanwhile) and the bounded
+# CI run would fail on a known defect.  Turn back on with the fix.
+WRITING_KEYS = False
+
+
 class Key:
     """A key with a fixed repr; hostile behaviour by kind."""
 
@@ -162,11 +172,11 @@ class Key:
     def __eq__(self, other: Any) -> bool:
         if self.kind == "eq-raises":
             raise Boom("eq")
-        if self.kind == "eq-writes" and self.cache is not None:
+        if self.kind == "eq-writes" and self.cache is not None and WRITING_KEYS:
             # re-enters the cache; idempotent, so the number of calls does
             # not change the outcome
             self.cache.pop("victim", None)
-        if self.kind == "eq-clears" and self.cache is not None:
+        if self.kind == "eq-clears" and self.cache is not None and WRITING_KEYS:
             self.cache.clear()
         return isinstance(other, Key) and other.n == self.n and other.kind == self.kind
 
