@@ -50,6 +50,7 @@ KNOWN: Dict[str, str] = {
     "CORECACHE_REDIS_CLI": "tests: the command of its redis-cli",
     "CORECACHE_REQUIRE_CPYTHON_TESTS": "tests: CPython's own test package must be there",
     "CORECACHE_TEST_UVLOOP": "tests: the shared distributed tests' event loop is uvloop's",
+    "CORECACHE_REQUIRE_FUZZ": "tests: a missing clang or libFuzzer fails tests/test_fuzz.py",
 }
 
 _warned = False

@@ -716,9 +716,19 @@ cdef class Cache:
         Accounting is switched on first, so that an entry set meanwhile is
         sized by its own set; an entry whose value changed meanwhile keeps
         that size.  If getsizeof fails, accounting is switched off again."""
+        cdef PyObject **refs
+        cdef Py_ssize_t n, r
         with cython.critical_section(self):
+            # every entry, expired or not, as the twin does: reading the
+            # clock here (to expire first) could fail after accounting was
+            # switched on, and leave the existing entries unsized for good
+            refs = ccpy_refs(&self.t, 3, &n)
             self._start_accounting()
-            items = self._snapshot(2)
+        try:
+            items = [(<object>refs[r], <object>refs[r + 1]) for r in range(0, n, 2)]
+        finally:
+            if refs != NULL:
+                ccpy_refs_free(refs, n)
         try:
             sizes = [(k, v, self._size_of(k, v, False)) for k, v in items]
         except BaseException:

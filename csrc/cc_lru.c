@@ -32,7 +32,7 @@ void cc_lru_free(cc_lru_t *t)
 
 void cc_lru_detach(cc_lru_t *t, cc_lru_t *out)
 {
-    int tracked = t->sizes != NULL;
+    uint64_t *sizes = t->sizes;
     *out = *t;
     cc_lru_init(t);
     t->version = out->version + 1;
@@ -40,10 +40,13 @@ void cc_lru_detach(cc_lru_t *t, cc_lru_t *out)
     t->misses = out->misses;
     t->evictions = out->evictions;
     t->expirations = out->expirations;
-    if (tracked) {
-        /* keep tracking sizes; an empty table tracks them lazily */
-        (void)cc_lru_track_sizes(t);
-    }
+    /* An empty table that tracks sizes keeps the sizes array (its contents
+     * no longer matter): allocating a fresh one here could fail, and a
+     * table that silently stopped tracking would crash the binding's next
+     * cc_lru_set_size. */
+    t->sizes = sizes;
+    out->sizes = NULL;
+    out->memory = 0;
 }
 
 static unsigned log2_of(size_t pow2)

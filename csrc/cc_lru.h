@@ -79,8 +79,10 @@ void cc_lru_init(cc_lru_t *t);
 /* Free every array.  Keys and values must have been taken out already. */
 void cc_lru_free(cc_lru_t *t);
 
-/* Move the whole table into *out and leave *t empty (keeping counters), so a
- * caller can release keys and values while *t is already consistent. */
+/* Move the whole table into *out and leave *t empty (keeping counters and
+ * whether sizes are tracked), so a caller can release keys and values while
+ * *t is already consistent.  Cannot fail: *out gives up its sizes array (it
+ * does not track sizes), which *t keeps. */
 void cc_lru_detach(cc_lru_t *t, cc_lru_t *out);
 
 CC_INLINE size_t cc_lru_home(const cc_lru_t *t, int64_t hash)

@@ -591,8 +591,11 @@ class Cache(_Table):
         silent: list = []      # overwritten: just let go
         result = _MISSING
         while True:
-            # the user code first: clock and getsizeof
+            # the user code first: clock, the key's hash (as the compiled
+            # core does: an unhashable key is a TypeError before getsizeof
+            # is asked about it), getsizeof
             now = self._begin(timed)
+            hash(key)
             sized = self._accounting
             size = self._size_of(key, value, True) if sized else 0
             with self._lock:
