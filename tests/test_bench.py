@@ -626,3 +626,17 @@ def test_the_pure_twin_is_checked_against_cachetools_on_every_lru_row() -> None:
         t = rows[f"pure twin {op} vs cachetools LRUCache"]
         assert t.kind == targets.CHECK and t.limit == "<= 1.5x"
         assert t.met is (op != "get hit"), (op, t)
+
+
+def test_mode_sizes_never_hide_what_the_user_gave() -> None:
+    """--repeats and --keyspace override the mode's sizes; without them the
+    mode's own apply, and hitrate keeps the keyspace its targets are stated
+    for (the mode's sizes used to overwrite both, so --repeats was ignored
+    and hitrate ran at the workload keyspace)."""
+    from corecache.bench import hitrate
+    o = cli.options(["--only", "hitrate"])
+    assert (o.repeats, o.keyspace, o.hitrate_keyspace) == (
+        cli.MODES["default"]["repeats"], cli.MODES["default"]["keyspace"], hitrate.GRID_KEYS)
+    o = cli.options(["--repeats", "3", "--keyspace", "5000"])
+    assert (o.repeats, o.keyspace, o.hitrate_keyspace) == (3, 5000, 5000)
+    assert o.workload_repeats <= 3

@@ -199,8 +199,10 @@ def options(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = parser()
     opts = p.parse_args(argv)
     opts.mode = "smoke" if opts.smoke else "quick" if opts.quick else "default"
+    given = {k: getattr(opts, k) for k in ("repeats", "keyspace")}   # None: not given
     for k, v in MODES[opts.mode].items():
         setattr(opts, k, v)
+    opts.repeats, opts.keyspace = given["repeats"], given["keyspace"]
     if opts.repeats is not None:
         if opts.repeats < 1:
             p.error("--repeats must be at least 1")
