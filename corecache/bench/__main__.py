@@ -52,7 +52,7 @@ MIN_VALUE, MAX_VALUE = 64, 16 * 1024
 # that ends every run state.  (seconds, words)
 DURATION: Dict[str, Tuple[float, str]] = {
     "smoke": (60, "under a minute"),
-    "quick": (150, "about 2 minutes"),
+    "quick": (300, "about 4 minutes"),
     "default": (1500, "about 20 minutes"),
 }
 
