@@ -144,9 +144,10 @@ def outcome(fn: Callable[[], Any]) -> Any:
 NAN = float("nan")
 
 
-# Keys whose __eq__ writes to the cache: off while the twin's OrderedDict
-# defect is open (see Known; tests/test_fuzz_findings.py holds it as a
-# strict xfail).  Inside the twin's operations OrderedDict re-runs keys'
+# Keys whose __eq__ writes to the cache: off.  The twin's OrderedDict
+# defect below is fixed (its index is a plain dict now; the test in
+# tests/test_fuzz_findings.py passes), but these keys have not been fuzzed
+# since, and the other difference they showed (evict(n) counting) is open.  Inside the twin's operations OrderedDict re-runs keys'
 # __eq__ where the compiled core runs no Python code, so with them on the
 # twins differ within a minute (a RecursionError on insert; evict(n)
 # counting an entry that such an __eq__ popped meanwhile) and the bounded

@@ -72,12 +72,11 @@ def test_a_key_whose_eq_writes_to_the_cache_while_it_grows_compiled() -> None:
     assert c._check()
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError,
-                   reason="found by the API harness, not fixed: OrderedDict rebuilds its node "
-                          "table inside the twin's insert, re-running keys' __eq__, and each "
-                          "write from that __eq__ starts the rebuild again "
-                          "(fuzz/api_fuzz.py Known)")
 def test_a_key_whose_eq_writes_to_the_cache_while_it_grows_pure() -> None:
+    """Found by the API harness: the twin's index was an OrderedDict, which
+    re-ran keys' __eq__ inside its own operations (a RecursionError here;
+    CPython's OrderedDict also crashes when such an __eq__ changes it).
+    The index is a plain dict now and the order an OrderedDict of ints."""
     from corecache._pure import lru
     c = _grow_next_to_a_writing_key(type("impl", (), {"LRUCache": lru.LRUCache}))
     assert c._check()

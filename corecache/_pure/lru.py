@@ -3,9 +3,14 @@ the same behaviour, messages and statistics, used where the compiled core
 is not (no wheel for this Python, PyPy, GraalPy, CORECACHE_NO_EXTENSIONS).
 
 Layout: one _Table per cache (an LRUCache is one; an lru_cache wrapper
-holds one), as each compiled one has a cc_lru_t.  Its index is an
-``OrderedDict`` from key to list in recency order (first: the least
-recently used), so a hit is a dict lookup and a ``move_to_end``, both in C.
+holds one), as each compiled one has a cc_lru_t.  Its index is a plain
+dict from key to entry (a list); the recency order is an ``OrderedDict``
+from the entry's id to the entry (first: the least recently used), so a hit
+is a dict lookup and a ``move_to_end``, both in C.  User code (a key's
+__hash__ and __eq__) runs only in the plain dict's operations, which stay
+sound whatever that code does to the dict; the OrderedDict, whose C code
+does not (an __eq__ that changes it in the middle of its own lookup
+crashes CPython), only ever sees ints.
 Entries with a deadline are also in a heap of (deadline, seq, entry); an
 item whose seq is not its entry's current one is stale and is skipped, and
 the heap is rebuilt when stale items outnumber live ones.
@@ -44,7 +49,7 @@ from time import monotonic
 from types import GenericAlias
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterator, List, Optional, Tuple
+    from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .._lru_cleaner import cleaner
 from .._lru_common import cache_repr, check_items, copy_cache, deepcopy_cache, reduce_cache
@@ -63,7 +68,6 @@ NAN = math.nan
 MAX_ENTRIES = (1 << 32) - 2         # what the compiled table holds
 MAX_MEMORY = (1 << 64) - 1          # what its memory total holds
 _MISSING = object()
-_MAX_RESTARTS = 1000
 _getsizeof = sys.getsizeof
 _len = len
 _heappush = heapq.heappush
@@ -101,7 +105,8 @@ class _Table:
         # `with` statement, which the hit path notices
         self._acquire = self._lock.acquire
         self._release = self._lock.release
-        self._od: "OrderedDict[Any, list]" = OrderedDict()
+        self._od: Dict[Any, list] = {}                    # key -> entry
+        self._order: "OrderedDict[int, list]" = OrderedDict()  # id(entry) -> entry
         self._heap: List[Tuple[float, int, list]] = []
         self._seq = 0
         self._timed = 0
@@ -133,25 +138,39 @@ class _Table:
         if e[SEQ] < 0:
             return False
         try:
-            got = self._od.pop(e[KEY])
+            got = self._od.pop(e[KEY])         # the key's __eq__ may run
         except KeyError:
             return False
+        self._order.pop(id(got), None)
         self._forget(got, dropped)
         return got is e
 
-    def _evict_first(self, dropped: list) -> None:
-        e = self._od.popitem(last=False)[1]
-        # _forget written out: no Python call may come between the pop and
-        # its accounting, since at the recursion limit (a callback setting
-        # without end) the call fails and the entry would be lost uncounted
-        if e[SEQ] >= 0:
-            e[SEQ] = -1
-            self._memory -= e[SIZE]
-            if e[EXPIRES] is not None:
+    def _take_first(self, dropped: list) -> bool:
+        """Take the least recently used entry out, into `dropped`; False if
+        the index gave nothing back (the code its key's __eq__ ran took the
+        entry out first).  _forget written out: no Python call comes between
+        the removal and its accounting, since at the recursion limit (a
+        callback setting without end) the call fails and the entry would be
+        lost uncounted."""
+        order = self._order
+        e = next(iter(order.values()))
+        got = self._od.pop(e[KEY], None)           # the key's __eq__ may run
+        if got is None:
+            order.pop(id(e), None)
+            return False
+        order.pop(id(got), None)
+        if got[SEQ] >= 0:
+            got[SEQ] = -1
+            self._memory -= got[SIZE]
+            if got[EXPIRES] is not None:
                 self._timed -= 1
-        dropped.append((e[KEY], e[VALUE]))
-        e[KEY] = e[VALUE] = None
-        self._evictions += 1
+        dropped.append((got[KEY], got[VALUE]))
+        got[KEY] = got[VALUE] = None
+        return True
+
+    def _evict_first(self, dropped: list) -> None:
+        if self._take_first(dropped):
+            self._evictions += 1
 
     def _evict_to(self, max_count: int, limit: int, extra: int, keep: Optional[list],
                   dropped: list) -> None:
@@ -160,13 +179,13 @@ class _Table:
         `keep`."""
         # self._od afresh each time: an eviction may run a key's __eq__ (on
         # a full-hash collision), which may clear the table
-        while _len(self._od) > max_count:
-            if keep is not None and next(iter(self._od)) is keep[KEY]:
+        while _len(self._order) > max_count:
+            if keep is not None and next(iter(self._order.values())) is keep:
                 break
             self._evict_first(dropped)
         if limit:
-            while self._od and self._memory + extra > limit:
-                if keep is not None and next(iter(self._od)) is keep[KEY]:
+            while self._order and self._memory + extra > limit:
+                if keep is not None and next(iter(self._order.values())) is keep:
                     break
                 self._evict_first(dropped)
 
@@ -206,7 +225,8 @@ class _Table:
         lookup under way in the old index (the clear came from a key's
         __eq__) ends there, as if it came before the clear."""
         old = self._od
-        self._od = OrderedDict()
+        self._od = {}
+        self._order = OrderedDict()
         self._heap = []
         self._timed = 0
         self._memory = 0
@@ -252,31 +272,21 @@ class _Table:
                 self._take_oldest(dropped)
 
     def _entries(self) -> List[list]:
-        """The live entries, least recently used first.  Walking an
-        OrderedDict looks every key up again, running its __hash__, which
-        may change the table: the walk then starts again, and a table that
-        changes under every walk is a RuntimeError, not a hang (as a key
-        whose __eq__ always mutates is for the compiled core)."""
+        """The live entries, least recently used first (or in the policy's
+        order)."""
         if self._policy is not None:         # the policy's order, no user code
             ptok = self._ptok
             return [ptok[t] for t in self._policy.order()]    # type: ignore[index]
-        for _ in range(_MAX_RESTARTS):
-            od = self._od
-            by_key = {id(e[KEY]): e for e in dict.values(od)}   # runs no user code
-            try:
-                entries = [by_key[id(k)] for k in od]
-            except (RuntimeError, KeyError):       # the walk saw the table change
-                continue
-            if od is self._od and _len(entries) == _len(od):
-                return entries
-        raise RuntimeError("cache changed during every walk of it "
-                           "(a key's __hash__ keeps mutating it)")
+        return list(self._order.values())          # no user code
 
     def _table_check(self, max_count: Optional[int] = None) -> bool:
         live = [(e[KEY], e) for e in self._entries()]   # may run keys' __hash__
         if max_count is None:
             max_count = self._max_size      # read after that
         current = {id(item[2]): item[0] for item in self._heap if item[2][SEQ] == item[1]}
+        if _len(self._order) != _len(self._od) or \
+                {id(e) for e in dict.values(self._od)} != set(self._order):
+            return False
         if self._policy is not None:
             self._policy.check()
             if (_len(self._policy) != _len(self._od)
@@ -467,7 +477,7 @@ class Cache(_Table):
                 p = self._policy
                 if p is None:
                     try:
-                        self._od.move_to_end(e[0])
+                        self._order.move_to_end(id(e))
                     except KeyError:        # removed by its own __hash__/__eq__
                         pass
                 else:
@@ -497,7 +507,7 @@ class Cache(_Table):
                 p = self._policy
                 if p is None:
                     try:
-                        self._od.move_to_end(e[0])
+                        self._order.move_to_end(id(e))
                     except KeyError:
                         pass
                 else:
@@ -528,7 +538,7 @@ class Cache(_Table):
                 p = self._policy
                 if p is None:
                     try:
-                        self._od.move_to_end(e[0])
+                        self._order.move_to_end(id(e))
                     except KeyError:
                         pass
                 else:
@@ -631,6 +641,7 @@ class Cache(_Table):
                     if od is not self._od:
                         continue                        # cleared meanwhile: start again
                     if e is new:
+                        self._order[id(e)] = e
                         self._ptok[id(e)] = e           # type: ignore[index]
                         self._policy.insert(id(e), h)
                         self._memory += size
@@ -646,6 +657,7 @@ class Cache(_Table):
                     if od is not self._od:
                         continue                        # cleared meanwhile: start again
                     if e is new:
+                        self._order[id(e)] = e
                         self._memory += size
                         self._set_deadline(e, expires, ttl)
                         # what the code setdefault ran may have added
@@ -663,7 +675,7 @@ class Cache(_Table):
                     self._policy_evict(self._memory_limit, 0, e, dropped)
                     break
                 try:
-                    od.move_to_end(e[KEY])
+                    self._order.move_to_end(id(e))
                 except KeyError:
                     pass
                 self._evict_to(self._max_size, self._memory_limit, 0, e, dropped)
@@ -695,7 +707,7 @@ class Cache(_Table):
                     if e[2] is not None:
                         self._set_deadline(e, None, INF)
                     try:
-                        od.move_to_end(e[0])
+                        self._order.move_to_end(id(e))
                     except KeyError:
                         pass
                     return
@@ -703,16 +715,18 @@ class Cache(_Table):
                 if self._timed:
                     dropped = []
                     self._purge(monotonic(), dropped)
-                if _len(od) >= self._max_size:
+                if _len(self._order) >= self._max_size:
                     if dropped is None:
                         dropped = []
                     self._evict_to(self._max_size - 1, 0, 0, None, dropped)
                 new = [key, value, None, INF, 0, 0]
                 if od.setdefault(key, new) is new:      # and here
-                    if _len(od) > self._max_size:       # added by what it ran
-                        if dropped is None:
-                            dropped = []
-                        self._evict_to(self._max_size, 0, 0, new, dropped)
+                    if od is self._od:                  # not cleared meanwhile
+                        self._order[id(new)] = new
+                        if _len(od) > self._max_size:   # added by what it ran
+                            if dropped is None:
+                                dropped = []
+                            self._evict_to(self._max_size, 0, 0, new, dropped)
                     return
         finally:
             self._release()
@@ -806,11 +820,11 @@ class Cache(_Table):
         silent: list = []
         with self._lock:
             self._purge_now(now, dropped)
-            if self._od:
+            if self._order:
                 if self._policy is not None:
                     self._take_oldest(silent)
                 else:
-                    self._forget(self._od.popitem(last=False)[1], silent)
+                    self._take_first(silent)
         if dropped:
             _release(dropped, self._callback)
         if not silent:
@@ -909,7 +923,7 @@ class Cache(_Table):
         dropped: list = []
         k = 0
         with self._lock:
-            while k < count and self._od:
+            while k < count and self._order:
                 if self._policy is not None:
                     self._evictions += 1
                     self._take_oldest(dropped)
@@ -1198,81 +1212,6 @@ class LRUCache(Cache):
                        getsizeof=getsizeof, cleanup_interval=cleanup_interval,
                        eviction_callback=eviction_callback, clock=clock, policy="lru")
 
-    # The hit paths without the policy's branch (Cache's have it).
-
-    def _lookup_counted(self, key: Any) -> Any:
-        """The live value for key, counted as a hit and made most recent, or
-        _MISSING (a miss; an expired entry is dropped)."""
-        clock = self._clock
-        now = _user_time(clock) if clock is not None and self._timed else NAN
-        self._acquire()
-        try:
-            e = self._od.get(key)
-            if e is None:
-                self._misses += 1
-                return _MISSING
-            expires = e[2]                  # EXPIRES
-            if expires is None or (monotonic() < expires if clock is None
-                                   else not now >= expires):
-                try:
-                    self._od.move_to_end(e[0])
-                except KeyError:            # removed by its own __hash__/__eq__
-                    pass
-                self._hits += 1
-                return e[1]                 # VALUE
-        finally:
-            self._release()
-        self._expired_miss(e)
-        return _MISSING
-
-    def __getitem__(self, key: Any) -> Any:
-        clock = self._clock
-        now = _user_time(clock) if clock is not None and self._timed else NAN
-        self._acquire()
-        try:
-            e = self._od.get(key)
-            if e is None:
-                self._misses += 1
-                raise KeyError(key)
-            expires = e[2]
-            if expires is None or (monotonic() < expires if clock is None
-                                   else not now >= expires):
-                try:
-                    self._od.move_to_end(e[0])
-                except KeyError:
-                    pass
-                self._hits += 1
-                return e[1]
-        finally:
-            self._release()
-        self._expired_miss(e)
-        raise KeyError(key)
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        """The value for key (counted as a hit), or `default` (a miss)."""
-        clock = self._clock
-        now = _user_time(clock) if clock is not None and self._timed else NAN
-        self._acquire()
-        try:
-            e = self._od.get(key)
-            if e is None:
-                self._misses += 1
-                return default
-            expires = e[2]
-            if expires is None or (monotonic() < expires if clock is None
-                                   else not now >= expires):
-                try:
-                    self._od.move_to_end(e[0])
-                except KeyError:
-                    pass
-                self._hits += 1
-                return e[1]
-        finally:
-            self._release()
-        self._expired_miss(e)
-        return default
-
-
 
 MutableMapping.register(Cache)
 
@@ -1420,7 +1359,10 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
                 t._evict_to(max_count - 1, limit, size, None, dropped)
                 new = [key, result, None, INF, size, 0]
                 e = od.setdefault(key, new)                     # and here
-                if e is new:
+                if e is new and od is not t._od:
+                    e = None                                    # cleared meanwhile
+                elif e is new:
+                    t._order[id(e)] = e
                     t._memory += size
                     t._set_deadline(e, expires, INF if seconds is None else seconds)
                     t._evict_to(max_count, limit, 0, e, dropped)
@@ -1434,7 +1376,7 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
                 e[SIZE] = size
                 t._set_deadline(e, expires, INF if seconds is None else seconds)
                 try:
-                    od.move_to_end(e[KEY])
+                    t._order.move_to_end(id(e))
                 except KeyError:
                     pass
                 t._evict_to(max_count, limit, 0, e, dropped)
@@ -1449,7 +1391,7 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
                 expires = e[EXPIRES]
                 if expires is None or now < expires:            # type: ignore[operator]
                     try:
-                        t._od.move_to_end(e[KEY])
+                        t._order.move_to_end(id(e))
                     except KeyError:
                         pass
                     t._hits += 1
@@ -1511,7 +1453,7 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
             e = live(key, now, dropped)
             if e is not None:
                 try:
-                    t._od.move_to_end(e[KEY])
+                    t._order.move_to_end(id(e))
                 except KeyError:
                     pass
                 t._hits += 1
@@ -1547,7 +1489,7 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
         dropped: list = []
         k = 0
         with lock:
-            while k < count and t._od:
+            while k < count and t._order:
                 t._evict_first(dropped)
                 k += 1
         del dropped
