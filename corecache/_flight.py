@@ -30,7 +30,7 @@ from __future__ import annotations
 import threading
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Awaitable, Callable, Dict, List, Set, Tuple
+    from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Tuple
 
 __all__ = ["Flight", "SingleFlight", "AsyncSingleFlight", "ABANDONED"]
 
@@ -105,19 +105,32 @@ class SingleFlight:
             if self._flights.get(key) is flight:
                 del self._flights[key]
 
-    def run(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """``compute()`` once for every thread asking for `key` meanwhile."""
+    def run(self, key: Any, compute: Callable[..., Any], *args: Any,
+            follower: Optional[Callable[[bool, Any], None]] = None) -> Any:
+        """``compute(*args)`` once for every thread asking for `key`
+        meanwhile.  A thread that shares another's computation calls
+        ``follower(True, result)``, or ``follower(False, None)`` before
+        raising its exception."""
         while True:
             flight, leader = self.join(key)
             if leader:
                 break
             if flight.owner == _get_ident():
+                if follower is not None:
+                    follower(False, None)
                 raise self.reentered(key)
-            value = flight.wait()
+            try:
+                value = flight.wait()
+            except BaseException:
+                if follower is not None:
+                    follower(False, None)
+                raise
             if value is not ABANDONED:
+                if follower is not None:
+                    follower(True, value)
                 return value
         try:
-            value = compute()
+            value = compute(*args)
         except Exception as exc:
             self._leave(key, flight)
             flight.fail(exc)
@@ -197,13 +210,49 @@ class SingleFlight:
 
 
 class _Shared:
-    """One computation's task and how many awaiters it has left."""
+    """One computation's task and the futures of its awaiters.
+
+    Each awaiter waits on a future of its own, which the task's one done
+    callback settles like the task (result, exception or cancellation).  An
+    awaiter that is cancelled cancels only its own future (where
+    ``asyncio.shield`` would cost an outer future and two callbacks per
+    awaiter); the task is cancelled when its last awaiter leaves."""
 
     __slots__ = ("task", "waiters")
 
     def __init__(self, task: Any) -> None:
         self.task = task
-        self.waiters = 0
+        self.waiters: Dict[Any, None] = {}    # an ordered set of futures
+        task.add_done_callback(self._settle)
+
+    def _settle(self, task: Any) -> None:
+        waiters, self.waiters = self.waiters, {}
+        if task.cancelled():
+            for f in waiters:
+                f.cancel()
+            return
+        exc = task.exception()
+        if exc is not None:
+            for f in waiters:
+                if not f.done():
+                    f.set_exception(exc)
+        else:
+            result = task.result()
+            for f in waiters:
+                if not f.done():
+                    f.set_result(result)
+
+    def leave(self, future: Any, cancelled: bool) -> None:
+        """`future`'s awaiter stops waiting; if it was cancelled and no
+        awaiter is left, the computation is cancelled too."""
+        if self.waiters.pop(future, 0) is not None:
+            # settled already: its exception counts as seen (the awaiter
+            # was cancelled meanwhile, or another computation failed first)
+            if future.done() and not future.cancelled():
+                future.exception()
+            return
+        if cancelled and not self.waiters and not self.task.done():
+            self.task.cancel()
 
 
 class AsyncSingleFlight:
@@ -229,9 +278,7 @@ class AsyncSingleFlight:
         return RuntimeError(f"{self._what} of key {key!r} asked for the same key "
                             f"(it would wait for itself)")
 
-    def _flights(self) -> Dict[Any, Tuple[_Shared, bool]]:
-        import asyncio
-        loop = asyncio.get_running_loop()
+    def _flights(self, loop: Any) -> Dict[Any, Tuple[_Shared, bool]]:
         flights = self._by_loop.get(loop)
         if flights is None:
             # the dict of loops is shared by every thread's loop: a snapshot
@@ -243,20 +290,41 @@ class AsyncSingleFlight:
             flights = self._by_loop[loop] = {}
         return flights
 
-    async def run(self, key: Any, compute: Callable[[], Awaitable[Any]]) -> Any:
-        """The result of ``await compute()``, run once for every awaiter of
-        `key` on this loop meanwhile."""
+    async def run(self, key: Any, compute: Callable[..., Awaitable[Any]], *args: Any,
+                  follower: Optional[Callable[[bool, Any], None]] = None) -> Any:
+        """The result of ``await compute(*args)``, run once for every awaiter
+        of `key` on this loop meanwhile.  An awaiter that shares another's
+        computation calls ``follower(True, result)``, or ``follower(False,
+        None)`` before raising its exception."""
         import asyncio
-        flights = self._flights()
+        loop = asyncio.get_running_loop()
+        flights = self._flights(loop)
         entry = flights.get(key)
         if entry is None:
-            shared = _Shared(asyncio.get_running_loop().create_task(
-                self._lead(flights, [key], compute, False)))
+            shared = _Shared(loop.create_task(self._lead(flights, [key], compute, args)))
             entry = flights[key] = (shared, False)
-        elif entry[0].task is asyncio.current_task():
-            raise self.reentered(key)
-        result = await self._wait([entry[0]])
-        return result[0][key] if entry[1] else result[0]
+            follower = None
+        else:
+            shared = entry[0]
+            if shared.task is asyncio.current_task():
+                if follower is not None:
+                    follower(False, None)
+                raise self.reentered(key)
+        future = loop.create_future()
+        shared.waiters[future] = None
+        try:
+            result = await future
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                shared.leave(future, True)
+            if follower is not None:
+                follower(False, None)
+            raise
+        if entry[1]:
+            result = result[key]
+        if follower is not None:
+            follower(True, result)
+        return result
 
     async def run_many(self, keys: List[Any],
                        compute_many: Callable[[List[Any]], Awaitable[Dict[Any, Any]]]
@@ -266,7 +334,8 @@ class AsyncSingleFlight:
         yet)`` -> {key: result} (a key left out gets None), in one task.  The
         first exception, of this computation or one followed, is raised."""
         import asyncio
-        flights = self._flights()
+        loop = asyncio.get_running_loop()
+        flights = self._flights(loop)
         me = asyncio.current_task()
         lead = [k for k in keys if k not in flights]
         follow = {k: flights[k] for k in keys if k in flights}
@@ -275,8 +344,7 @@ class AsyncSingleFlight:
                 raise self.reentered(k)
         shareds: List[_Shared] = []
         if lead:
-            mine = _Shared(asyncio.get_running_loop().create_task(
-                self._lead(flights, lead, compute_many, True)))
+            mine = _Shared(loop.create_task(self._lead(flights, lead, compute_many, (lead,))))
             for k in lead:
                 flights[k] = (mine, True)
             shareds.append(mine)
@@ -296,28 +364,28 @@ class AsyncSingleFlight:
     @staticmethod
     async def _wait(shareds: List[_Shared]) -> List[Any]:
         import asyncio
-        for s in shareds:
-            s.waiters += 1
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in shareds]
+        for s, f in zip(shareds, futures):
+            s.waiters[f] = None
         try:
-            if len(shareds) == 1:
-                return [await asyncio.shield(shareds[0].task)]
-            return list(await asyncio.shield(asyncio.gather(*[s.task for s in shareds])))
-        except asyncio.CancelledError:
-            for s in shareds:
-                if not s.task.done() and s.waiters == 1:
-                    s.task.cancel()      # its last awaiter gave up
+            return list(await asyncio.gather(*futures))
+        except BaseException as exc:
+            # the first failure ends the wait: this awaiter leaves the
+            # computations it still waits for (cancelling those it was the
+            # last awaiter of, when it was itself cancelled)
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            for s, f in zip(shareds, futures):
+                s.leave(f, cancelled)
             raise
-        finally:
-            for s in shareds:
-                s.waiters -= 1
 
     @staticmethod
     async def _lead(flights: Dict[Any, Tuple[_Shared, bool]], keys: List[Any],
-                    compute: Callable[..., Awaitable[Any]], batch: bool) -> Any:
+                    compute: Callable[..., Awaitable[Any]], args: Tuple[Any, ...]) -> Any:
         import asyncio
         me = asyncio.current_task()
         try:
-            return await (compute(keys) if batch else compute())
+            return await compute(*args)
         finally:
             for k in keys:
                 entry = flights.get(k)

@@ -74,7 +74,9 @@ def test_coalesces_and_batches(dist, make_store, impl):
         assert wb.get("k3") == 993                      # the cache has the latest at once
         assert store.get("k3") == 993
         assert wb.stats().pending_writes == 10
+        assert wb.pending() == 10                       # a method, asked of the store
         wb.flush(10)
+        assert wb.pending() == 0
         # 1000 sets, 10 keys: the latest values, in one batch (two if the
         # flusher's first look at the queue, when it starts, met a few)
         assert w.db == {f"k{j}": 990 + j for j in range(10)}

@@ -160,6 +160,12 @@ class Counters:
             self._c[name] += 1
             self._c[other] += 1
 
+    def followed(self, ok: bool, result: Any) -> None:
+        """A get that shared another's lookup (single flight) counts what
+        that lookup found, ``result`` = (value, what was counted), or a miss
+        when it raised."""
+        self.add2(result[1] if ok else "misses", "flight_waits")
+
     def flushed(self, seconds: float) -> None:
         with self._lock:
             self._c["flushes"] += 1

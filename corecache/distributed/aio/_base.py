@@ -67,6 +67,7 @@ __all__ = ["Cache", "FillGuard", "check_store", "check_local", "check_lease", "m
 
 # outcomes of a lookup, as counter names (a waiter counts its leader's)
 LOCAL, STORE, MISS = "local_extra", "store_hits", "misses"
+OWN_LOADER: Any = object()    # _get's load: the instance's loader, made by its leader
 
 
 def check_store(store: Any) -> Store:
@@ -177,7 +178,7 @@ class Cache:
             value = self._local_get(k, MISSING)
             if value is not MISSING:
                 return value
-        value = await self._get(k, self._loader_for(k))
+        value = await self._get(k, OWN_LOADER)
         return default if value is MISSING else value
 
     async def get_or_load(self, key: Any, load: Callable[..., Any], *args: Any,
@@ -206,22 +207,12 @@ class Cache:
 
     async def _get(self, key: str, load: Optional[Callable[[], Any]]) -> Any:
         """The value of a normalized key (MISSING if absent and no loader)."""
-        led = []
-
-        async def lead() -> Tuple[Any, str]:
-            led.append(True)
-            return await self._lead(key, load)
-        try:
-            value, outcome = await self._flight.run(key, lead)
-        except BaseException:
-            if not led:      # a waiter counts what its leader found
-                self._c.add2(MISS, "flight_waits")
-            raise
-        if not led:
-            self._c.add2(outcome, "flight_waits")
+        value, _ = await self._flight.run(key, self._lead, key, load, follower=self._c.followed)
         return value
 
     async def _lead(self, key: str, load: Optional[Callable[[], Any]]) -> Tuple[Any, str]:
+        if load is OWN_LOADER:
+            load = self._loader_for(key)
         local = self._local
         if local is not None:
             value = local.peek(key, MISSING)   # filled while we queued
