@@ -310,6 +310,8 @@ cdef class Cache:
         return value
 
     @cython.critical_section
+    @cython.binding(False)
+    @cython.embedsignature.format('clinic')
     def get(self, key, default=None):
         """The value for key (counted as a hit), or `default` (a miss)."""
         value = _any_counted_get(self, key)
@@ -1457,6 +1459,8 @@ cdef class LRUCache(Cache):
         return value
 
     @cython.critical_section
+    @cython.binding(False)
+    @cython.embedsignature.format('clinic')
     def get(self, key, default=None):
         """The value for key (counted as a hit), or `default` (a miss)."""
         value = _counted_get(self, key)

@@ -178,11 +178,7 @@ ccpy_key_equal(const ccpy_key_t *k, PyObject *stored)
 {
     Py_ssize_t i;
     for (i = 0; i < k->len; i++) {
-        PyObject *a = PyTuple_GET_ITEM(stored, i), *b = ccpy_key_item(k, i);
-        int r;
-        if (a == b)
-            continue;
-        r = PyObject_RichCompareBool(a, b, Py_EQ);
+        int r = ccpy_equal(PyTuple_GET_ITEM(stored, i), ccpy_key_item(k, i));
         if (r <= 0)
             return r;
     }

@@ -30,8 +30,12 @@ typedef int (*ccpy_match_t)(PyObject *stored, const void *sought);
  * stored key is held by a strong reference while it is compared, and if
  * the table's version changed meanwhile the probe starts again from the
  * home slot (as CPython's dict does); a table that changes under every
- * comparison is a RuntimeError rather than a hang. */
-static Py_ssize_t
+ * comparison is a RuntimeError rather than a hang.  Inlined into each
+ * caller, so that `match` is a direct (inlined) call there. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((always_inline))
+#endif
+static inline Py_ssize_t
 ccpy_probe(cc_lru_t *t, Py_hash_t hash, ccpy_match_t match, const void *sought)
 {
     int restarts = 0;
@@ -71,13 +75,53 @@ restart:
 }
 
 /* match for a key that is an object: itself, or equal by __eq__ */
+/* Equality of a stored key and the sought one, whose hashes are equal.  An
+ * exact str or int pair (what most keys are, and what a server's keys are:
+ * equal, not the same objects) is compared here, as dict compares str keys:
+ * no user code can run for them, so the answer is RichCompare's. */
+static inline int
+ccpy_exact_equal(PyObject *a, PyObject *b)
+{
+    PyTypeObject *t = Py_TYPE(a);
+    if (t != Py_TYPE(b))
+        return -1;
+    if (t == &PyUnicode_Type) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(a);
+#if PY_VERSION_HEX < 0x030C0000
+        if (!PyUnicode_IS_READY(a) || !PyUnicode_IS_READY(b))
+            return -1;
+#endif
+        return n == PyUnicode_GET_LENGTH(b) && PyUnicode_KIND(a) == PyUnicode_KIND(b)
+               && memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b),
+                         (size_t)n * PyUnicode_KIND(a)) == 0;
+    }
+    if (t == &PyLong_Type) {
+        int oa, ob;
+        long va = PyLong_AsLongAndOverflow(a, &oa);
+        long vb = PyLong_AsLongAndOverflow(b, &ob);
+        if (oa || ob)           /* beyond a long: RichCompare compares them */
+            return -1;
+        return va == vb;
+    }
+    return -1;
+}
+
+/* a == b as PyObject_RichCompareBool decides it (1, 0, or -1 with an
+ * exception): every key comparison of the table and the decorators */
+static inline int
+ccpy_equal(PyObject *a, PyObject *b)
+{
+    int eq;
+    if (a == b)
+        return 1;
+    eq = ccpy_exact_equal(a, b);
+    return eq >= 0 ? eq : PyObject_RichCompareBool(a, b, Py_EQ);
+}
+
 static int
 ccpy_match_object(PyObject *stored, const void *sought)
 {
-    PyObject *key = (PyObject *)sought;
-    if (stored == key)
-        return 1;
-    return PyObject_RichCompareBool(stored, key, Py_EQ);
+    return ccpy_equal(stored, (PyObject *)sought);
 }
 
 /* Index of `key`, -1 when absent, -2 with an exception set; the common case

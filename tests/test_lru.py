@@ -1033,3 +1033,47 @@ def test_init_twice_is_an_error_in_both(impl):
     with pytest.raises(RuntimeError, match="called twice"):
         c.__init__(20)
     assert c.max_size == 10 and c["a"] == 1
+
+
+def _copy(x):
+    """An equal object that is not the same one (what a server's keys are)."""
+    if isinstance(x, str):
+        return "".join(list(x)) if len(x) > 1 else (x + "#")[:-1]
+    return int(str(x))
+
+
+EQUAL_KEYS = ["k", "café", "日本語のキー", "emoji \U0001F600", "x" * 100, "",
+              0, -1, -2, 5, 2**61 - 1, -(2**63), 2**63 - 1, 2**64 + 5, -(2**70) - 3]
+
+
+@pytest.mark.parametrize("key", EQUAL_KEYS, ids=repr)
+def test_equal_but_not_identical_keys_find_their_entry(impl, key):
+    # str and int keys are compared without RichCompare in the compiled
+    # core; its answer must be RichCompare's for every kind of str (1, 2,
+    # 4 bytes a character) and int (small, long-sized, beyond a long)
+    c = impl.LRUCache(100)
+    c[key] = "v"
+    probe = _copy(key)
+    assert probe == key          # the same object only where CPython shares it
+    assert c[probe] == "v" and c.get(probe) == "v" and probe in c
+
+
+def test_keys_with_equal_hashes_but_unequal_values_stay_apart(impl):
+    # hash(-1) == hash(-2); hash(0) == hash(2**61 - 1); 1 == True == 1.0 are
+    # one key, as in a dict; a str subclass's own __eq__ is asked
+    c = impl.LRUCache(100)
+    c[-1], c[-2], c[0], c[2**61 - 1] = "m1", "m2", "z", "p"
+    assert hash(-1) == hash(-2) and hash(0) == hash(2**61 - 1)
+    assert (c[_copy(-1)], c[_copy(-2)], c[_copy(0)], c[_copy(2**61 - 1)]) == ("m1", "m2", "z", "p")
+    c[1] = "one"
+    assert c[True] == "one" and c[1.0] == "one" and len(c) == 5
+
+    class Loose(str):
+        def __eq__(self, other):
+            return str.__eq__(self.lower(), str(other).lower())
+        __hash__ = str.__hash__
+    c["abc"] = "lower"
+    assert c.get(Loose("abc")) == "lower"
+    assert c.get(Loose("ABC")) is None           # another hash: never compared
+    d = {"abc": 1}
+    assert (Loose("abc") in d) == (Loose("abc") in c)
