@@ -5,6 +5,7 @@ compares every result, exception, eviction callback and stats() snapshot.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter, OrderedDict
 from typing import Any, List, Optional, Tuple
@@ -129,13 +130,16 @@ class LRUMachine(RuleBasedStateMachine):
         sized = sized or limit is not None
         self.recorders: List[Recorder] = []
         self.caches = []
+        # LRUCache and Cache(policy="lru") of each implementation: one
+        # behaviour, four objects, and the model
         for impl in all_impls():
-            rec = Recorder()
-            self.recorders.append(rec)
-            self.caches.append(impl.LRUCache(
-                max_size, default_ttl, memory_limit_mb=limit,
-                getsizeof=unit_size if sized else None,
-                eviction_callback=rec, clock=self.clock))
+            for make in (impl.LRUCache, functools.partial(impl.Cache, policy="lru")):
+                rec = Recorder()
+                self.recorders.append(rec)
+                self.caches.append(make(
+                    max_size, default_ttl, memory_limit_mb=limit,
+                    getsizeof=unit_size if sized else None,
+                    eviction_callback=rec, clock=self.clock))
         self.model = Model(max_size, default_ttl, int(limit * MIB) if limit else None,
                            self.clock, sized)
 

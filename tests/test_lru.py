@@ -14,7 +14,40 @@ from collections.abc import Mapping, MutableMapping
 import pytest
 
 from corecache import CacheConfig, CacheStats
-from conftest import FakeClock, Recorder
+from conftest import FakeClock, Recorder, _missing_in_test, _namespace
+
+
+class _PolicyLRU:
+    """Cache(..., policy="lru") standing in for LRUCache: the same tests hold."""
+
+    def __init__(self, cache_cls):
+        self._cls = cache_cls
+
+    def __call__(self, *args, **kwargs):
+        return self._cls(*args, policy="lru", **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._cls, name)
+
+
+def lru_class_only(impl):
+    """For a test of LRUCache's class itself (its name in repr, subclassing,
+    from_config's default), which Cache(policy="lru") is not."""
+    if isinstance(impl.LRUCache, _PolicyLRU):
+        pytest.skip("a test of the LRUCache class itself")
+
+
+@pytest.fixture(params=[pytest.param("c", marks=pytest.mark.c_extension), "py",
+                        pytest.param("c-policy-lru", marks=pytest.mark.c_extension),
+                        "py-policy-lru"])
+def impl(request):
+    """conftest's impl, and Cache(policy="lru") of each as its LRUCache."""
+    kind, _, policy = request.param.partition("-")
+    ns = _namespace(kind, _missing_in_test)
+    if policy:
+        ns = type(ns)(**vars(ns))
+        ns.LRUCache = _PolicyLRU(ns.Cache)
+    return ns
 
 
 # ---- the mapping protocol -----------------------------------------------------
@@ -784,6 +817,7 @@ def test_both_implementations_raise_the_same_messages():
 
 
 def test_properties_and_repr(impl, clock):
+    lru_class_only(impl)
     cb = Recorder()
     c = impl.LRUCache(5, 2.5, memory_limit_mb=1, getsizeof=sizes_by_value,
                       eviction_callback=cb, clock=clock)
@@ -796,6 +830,7 @@ def test_properties_and_repr(impl, clock):
 
 
 def test_from_config(impl):
+    lru_class_only(impl)
     cb = Recorder()
     cfg = CacheConfig(max_size=2, default_ttl=30, memory_limit_mb=2, eviction_callback=cb,
                       getsizeof=sizes_by_value)
@@ -902,6 +937,7 @@ def test_cache_is_weakly_referenceable(impl):
 
 
 def test_subclass(impl):
+    lru_class_only(impl)
     class Mine(impl.LRUCache):
         pass
     c = Mine(2)
@@ -1017,6 +1053,7 @@ def test_the_memory_total_never_wraps(impl):
 
 
 def test_a_subclass_that_skips_init_is_a_default_cache(impl):
+    lru_class_only(impl)
     class Quiet(impl.LRUCache):
         def __init__(self) -> None:
             pass
