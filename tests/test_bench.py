@@ -491,6 +491,12 @@ def test_exit_status_follows_the_checks(tmp_path: Any, capsys: Any) -> None:
     ("workload", {"runs": {"zipf": {"corecache[c]": {"hit_rate": 0.6, "hit_p50": 50.0},
                                     "cachebox": {"hit_rate": 0.6, "hit_p50": 40.0}}}},
      {"LRU hit rates": ("check", True), "hit p50": ("info", False)}),
+    ("workload", {"threads": [1, 4],
+                  "runs": {"zipf": {"corecache[c]": {"hit_rate": 0.6, "mops_1": 3.0, "mops_4": 2.0},
+                                    "corecache adaptive[c]": {"hit_rate": 0.7, "mops_1": 2.8,
+                                                              "mops_4": 1.7}}}},
+     {"adaptive throughput with 1 thread vs": ("check", True),
+      "adaptive throughput with 4 threads vs": ("check", False)}),
 ])
 def test_sections_classify_their_targets(name: str, results: Dict[str, Any],
                                          expect: Dict[str, Any]) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import random
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .peers import MappingPeer, corecache_peers, dict_peer, installed_peers
+from .peers import (ADAPTIVE, MappingPeer, adaptive_peers, corecache_peers, dict_peer,
+                    installed_peers)
 from .compare import Figure, table_figures
 from .report import columns, table
 from .targets import Target, ratio
@@ -84,21 +85,6 @@ def cases(peers: List[MappingPeer], n: int, with_ttl: bool) -> List[Case]:
                         streams[stream])
             out.append(case)
     return out
-
-
-ADAPTIVE = "corecache adaptive[c]"
-
-
-def adaptive_peers() -> List[MappingPeer]:
-    """The compiled Cache(policy="adaptive"), when the compiled core is there."""
-    import corecache
-    from corecache import _impl
-    mod = _impl.compiled_lru()
-    if mod is None or not hasattr(mod, "Cache"):
-        return []
-    cls = mod.Cache
-    return [MappingPeer(ADAPTIVE, corecache.__version__,
-                        lambda n, ttl: cls(n, ttl, policy="adaptive"), policy="adaptive")]
 
 
 def peers(libs: Optional[List[str]]) -> List[MappingPeer]:

@@ -38,7 +38,7 @@ def _rss() -> int:
 
 
 def _make(name: str, ttl: Optional[float]):
-    from .mapping import adaptive_peers
+    from .peers import adaptive_peers
     from .peers import corecache_peers, dict_peer, installed_peers
     for peer in [dict_peer()] + corecache_peers() + adaptive_peers() + installed_peers():
         if peer.name == name:

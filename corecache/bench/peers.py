@@ -51,6 +51,21 @@ def corecache_peers() -> List[MappingPeer]:
     return out
 
 
+ADAPTIVE = "corecache adaptive[c]"
+
+
+def adaptive_peers() -> List[MappingPeer]:
+    """The compiled Cache(policy="adaptive"), when the compiled core is there."""
+    import corecache
+    from corecache import _impl
+    mod = _impl.compiled_lru()
+    if mod is None or not hasattr(mod, "Cache"):
+        return []
+    cls = mod.Cache
+    return [MappingPeer(ADAPTIVE, corecache.__version__,
+                        lambda n, ttl: cls(n, ttl, policy="adaptive"), policy="adaptive")]
+
+
 def installed_peers() -> List[MappingPeer]:
     peers: List[MappingPeer] = []
 
@@ -140,10 +155,13 @@ def policy_peers() -> List[MappingPeer]:
     return out
 
 
-def workload_peers(libs: Optional[List[str]], policies: bool = False) -> List[MappingPeer]:
-    """dict, corecache and every installed peer (theine too; with `policies`,
-    the peers' other eviction policies as well), filtered by --libs."""
-    every = [dict_peer()] + corecache_peers() + installed_peers()
+def workload_peers(libs: Optional[List[str]], policies: bool = False,
+                   adaptive: bool = False) -> List[MappingPeer]:
+    """dict, corecache (with `adaptive`, its compiled adaptive Cache too) and
+    every installed peer (theine too; with `policies`, the peers' other
+    eviction policies as well), filtered by --libs."""
+    every = [dict_peer()] + corecache_peers() + (adaptive_peers() if adaptive else [])
+    every += installed_peers()
     t = theine_peer()
     if t is not None:
         every.append(t)

@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from . import workloads
 from .compare import Figure
 from .targets import CHECK, INFO, Target, ratio
-from .peers import MappingPeer, workload_peers
+from .peers import ADAPTIVE, MappingPeer, workload_peers
 from .report import fmt, grid
 from .timing import compile_function, grouped_median, percentile, timer_overhead
 
@@ -169,7 +169,7 @@ def run(opts: Any) -> Dict[str, Any]:
     """{"keyspace", "capacity", "operations", "timer_ns", "threads",
     "runs": {label: {peer: {figure: value}}}}"""
     keyspace, capacity, n = sizes(opts)
-    peers = workload_peers(opts.libs)
+    peers = workload_peers(opts.libs, adaptive=True)
     overhead, tick = timer_overhead()
     repeats = max(1, opts.workload_repeats)
     thread_counts = sorted(set(opts.threads))
@@ -259,9 +259,18 @@ def targets(results: Dict[str, Any]) -> List[Target]:
                           f"{ours['hit_rate']:.3f}", CHECK, "<= 0.005", f"{worst:.4f}",
                           worst <= 0.005))
         c = peers.get("corecache[c]")
+        a = peers.get(ADAPTIVE)
+        if c and a:
+            # the policy's state is guarded like the table's (_locking.h):
+            # threads sharing an adaptive cache keep LRU's throughput
+            for t in results.get("threads", []):
+                out.append(ratio(f"{label}: adaptive throughput with {t} thread"
+                                 f"{'s' if t > 1 else ''} vs LRU's", a.get(f"mops_{t}"),
+                                 c.get(f"mops_{t}"), 0.9, at_least=True, unit="Mops/s",
+                                 digits=2))
         if c and c.get("hit_p50") == c.get("hit_p50") and c.get("hit_p50") is not None:
             others = {n: f["hit_p50"] for n, f in peers.items()
-                      if n not in ("dict", "corecache[c]", "corecache[py]")
+                      if n != "dict" and not n.startswith("corecache")
                       and f.get("hit_p50") is not None and f["hit_p50"] == f["hit_p50"]}
             if others:
                 best = min(others, key=lambda n: others[n])
