@@ -491,6 +491,10 @@ def test_exit_status_follows_the_checks(tmp_path: Any, capsys: Any) -> None:
     ("workload", {"runs": {"zipf": {"corecache[c]": {"hit_rate": 0.6, "hit_p50": 50.0},
                                     "cachebox": {"hit_rate": 0.6, "hit_p50": 40.0}}}},
      {"LRU hit rates": ("check", True), "hit p50": ("info", False)}),
+    ("hitrate", {"keyspace": 20_000, "accesses": 400_000, "capacities": [200, 1000, 2000],
+                 "policies": {"corecache[c]": "LRU", "cachebox": "LRU"},
+                 "rates": {"zipf": {"corecache[c]": [0.4, 0.5, 0.6], "cachebox": [0.4, 0.5, 0.61]}}},
+     {"other LRU libraries' hit rates": ("check", False)}),
     ("workload", {"threads": [1, 4],
                   "runs": {"zipf": {"corecache[c]": {"hit_rate": 0.6, "mops_1": 3.0, "mops_4": 2.0},
                                     "corecache adaptive[c]": {"hit_rate": 0.7, "mops_1": 2.8,
@@ -646,3 +650,30 @@ def test_mode_sizes_never_hide_what_the_user_gave() -> None:
     o = cli.options(["--repeats", "3", "--keyspace", "5000"])
     assert (o.repeats, o.keyspace, o.hitrate_keyspace) == (3, 5000, 5000)
     assert o.workload_repeats <= 3
+
+
+def _grid(adaptive: float, keyspace: int = 20_000) -> Dict[str, Any]:
+    """A hit-rate grid of 8 traces x 3 sizes where adaptive is `adaptive`
+    and libCacheSim's best 0.5 in every cell but the first, where it is 0.45."""
+    rates = {}
+    for i in range(8):
+        rates[f"t{i}"] = {"corecache adaptive": [adaptive] * 3, "corecache[c]": [0.4] * 3,
+                          "libCacheSim LRU": [0.4] * 3, "libCacheSim S3FIFO": [0.5] * 3}
+    rates["t0"]["corecache adaptive"] = [0.45, adaptive, adaptive]
+    return {"keyspace": keyspace, "accesses": 400_000, "capacities": [200, 1000, 2000],
+            "policies": {"corecache[c]": "LRU"}, "rates": rates}
+
+
+@pytest.mark.parametrize("adaptive, near, met", [(0.49, "23 of 24", True),
+                                                 (0.47, "0 of 24", False)])
+def test_hitrate_cell_targets_count_on_the_default_grid_only(adaptive: float, near: str,
+                                                             met: bool) -> None:
+    from corecache.bench import hitrate
+    rows = {t.text: t for t in hitrate.targets(_grid(adaptive))}
+    cells = rows[f"adaptive within {hitrate.WITHIN} of the best libCacheSim policy, cells"]
+    assert (cells.measured, cells.met, cells.needs) == (near, met, "default")
+    assert cells.counts("default") and not cells.counts("quick")
+    below = rows[f"adaptive below LRU - {hitrate.LRU_SLACK}, cells"]
+    assert (below.measured, below.met) == ("0", True)
+    small = {t.text: t for t in hitrate.targets(_grid(adaptive, keyspace=5000))}
+    assert small[cells.text].met is None and "default mode's grid" in small[cells.text].why

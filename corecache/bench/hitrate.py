@@ -33,6 +33,7 @@ from .compare import Figure
 from .peers import MappingPeer, workload_peers
 from .report import fmt, grid
 from .timing import compile_function
+from .targets import CHECK, Target
 
 NAME = "hitrate"
 TITLE = "hit rate against cache size"
@@ -245,10 +246,11 @@ def report(results: Dict[str, Any], opts: Any) -> str:
     return "\n".join(out)
 
 
-def targets(results: Dict[str, Any]) -> List[Tuple[Optional[bool], str]]:
+def targets(results: Dict[str, Any]) -> List[Target]:
     """The harness is right (every LRU library matches corecache at every
-    size), and adaptive's hit rate against the best libCacheSim policy."""
-    out: List[Tuple[Optional[bool], str]] = []
+    size), and adaptive's hit rate against the best libCacheSim policy
+    (checks on the default mode's grid, the one they are stated for)."""
+    out: List[Target] = []
     policies = results.get("policies", {})
     for label, rates in results.get("rates", {}).items():
         ours = rates.get(LRU_REF)
@@ -258,21 +260,22 @@ def targets(results: Dict[str, Any]) -> List[Tuple[Optional[bool], str]]:
                and not n.startswith(LCS_PREFIX)]
         if lru:
             worst = max(abs(a - b) for n in lru for a, b in zip(rates[n], ours))
-            out.append((worst <= 0.005, f"{label}: {len(lru)} other LRU libraries' hit rates "
-                                        f"within 0.005 of corecache's at every size "
-                                        f"(worst {worst:.4f})"))
+            out.append(Target(f"{label}: {len(lru)} other LRU libraries' hit rates, largest "
+                              f"difference from corecache's at any size", CHECK, "<= 0.005",
+                              f"{worst:.4f}", worst <= 0.005))
     v = verdicts(results)
     if v:
         full = (results.get("keyspace") == GRID_KEYS
                 and results.get("accesses", 0) >= GRID_ACCESSES and len(v) == 24)
         near = sum(1 for c in v if c["within"])
         below = sum(1 for c in v if not c["not_below_lru"])
-        scope = "" if full else " (n/a: the targets are for the default size)"
-        out.append((near >= TARGET_CELLS if full else None,
-                    f"adaptive within {WITHIN} of the best libCacheSim policy on at least "
-                    f"{TARGET_CELLS} of 24 cells: {near}/{len(v)}{scope}"))
-        out.append((below == 0 if full else None,
-                    f"adaptive never below LRU - {LRU_SLACK}: {below} cells below{scope}"))
+        why = "" if full else (f"the targets are for the default mode's grid "
+                               f"({GRID_KEYS:,} keys, 24 cells)")
+        out.append(Target(f"adaptive within {WITHIN} of the best libCacheSim policy, cells",
+                          CHECK, f">= {TARGET_CELLS} of 24", f"{near} of {len(v)}",
+                          near >= TARGET_CELLS if full else None, "default", why))
+        out.append(Target(f"adaptive below LRU - {LRU_SLACK}, cells", CHECK, "== 0",
+                          str(below), below == 0 if full else None, "default", why))
     return out
 
 
