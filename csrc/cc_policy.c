@@ -133,57 +133,56 @@ int cc_policy_grow(cc_policy_t *p, const cc_lru_t *t)
 
 /* ---- the sketch ----------------------------------------------------------- */
 
-/* Row i's counter of mixed hash m is nibble NIBBLE_SHIFT / 4 of word
- * block + 2i + bit 32 + 8i of m, the nibble's index being bits 33-36 + 8i
- * (taken here already shifted into place, times 4). */
+/* The counters of mixed hash m: block BLOCK (8 words; m's low bits), and
+ * in it row i's counter is nibble NIBBLE_SHIFT / 4 of word WORD: 2i + bit
+ * 32 + 8i of m, the nibble's index being bits 33-36 + 8i (taken already
+ * shifted into place, times 4). */
+#define BLOCK(p, m) ((p)->sketch + ((size_t)((m) & (p)->block_mask) << 3))
+#define WORD(m, i) (2 * (i) + (size_t)(((m) >> (32 + 8 * (i))) & 1))
 #define NIBBLE_SHIFT(m, i) ((unsigned)((m) >> (31 + 8 * (i))) & 0x3Cu)
 
 /* Add n to the four counters of mixed hash m, each saturating at 15. */
 static void sketch_add(cc_policy_t *p, uint64_t m, unsigned n)
 {
-    uint64_t *t = p->sketch;
-    size_t base;
+    uint64_t *b;
     unsigned i;
-    if (t == NULL)
+    if (p->sketch == NULL)
         return;
-    base = (size_t)(m & p->block_mask) << 3;
+    b = BLOCK(p, m);
     for (i = 0; i < 4; i++) {
-        size_t w = base + 2 * i + (size_t)((m >> (32 + 8 * i)) & 1);
+        uint64_t *w = &b[WORD(m, i)];
         unsigned s = NIBBLE_SHIFT(m, i);
-        unsigned v = (unsigned)(t[w] >> s) & 15;
+        unsigned v = (unsigned)(*w >> s) & 15;
         unsigned nv = v + n < 15 ? v + n : 15;
-        t[w] += (uint64_t)(nv - v) << s;
+        *w += (uint64_t)(nv - v) << s;
     }
 }
 
 /* sketch_add(p, m, 1), the insert's: a counter at 15 stays. */
 static void sketch_inc(cc_policy_t *p, uint64_t m)
 {
-    uint64_t *t = p->sketch;
-    size_t base;
+    uint64_t *b;
     unsigned i;
-    if (t == NULL)
+    if (p->sketch == NULL)
         return;
-    base = (size_t)(m & p->block_mask) << 3;
+    b = BLOCK(p, m);
     for (i = 0; i < 4; i++) {
-        size_t w = base + 2 * i + (size_t)((m >> (32 + 8 * i)) & 1);
+        uint64_t *w = &b[WORD(m, i)];
         unsigned s = NIBBLE_SHIFT(m, i);
-        if (((t[w] >> s) & 15) != 15)
-            t[w] += (uint64_t)1 << s;
+        if (((*w >> s) & 15) != 15)
+            *w += (uint64_t)1 << s;
     }
 }
 
 static unsigned sketch_freq(const cc_policy_t *p, uint64_t m)
 {
-    const uint64_t *t = p->sketch;
-    size_t base;
+    const uint64_t *b;
     unsigned i, f = 15;
-    if (t == NULL)
+    if (p->sketch == NULL)
         return 0;
-    base = (size_t)(m & p->block_mask) << 3;
+    b = BLOCK(p, m);
     for (i = 0; i < 4; i++) {
-        size_t w = base + 2 * i + (size_t)((m >> (32 + 8 * i)) & 1);
-        unsigned v = (unsigned)(t[w] >> NIBBLE_SHIFT(m, i)) & 15;
+        unsigned v = (unsigned)(b[WORD(m, i)] >> NIBBLE_SHIFT(m, i)) & 15;
         if (v < f)
             f = v;
     }
@@ -195,15 +194,13 @@ static unsigned sketch_freq(const cc_policy_t *p, uint64_t m)
  * the others. */
 static unsigned sketch_freq_above(const cc_policy_t *p, uint64_t m, unsigned floor)
 {
-    const uint64_t *t = p->sketch;
-    size_t base;
+    const uint64_t *b;
     unsigned i, f = 15;
-    if (t == NULL)
+    if (p->sketch == NULL)
         return 0;
-    base = (size_t)(m & p->block_mask) << 3;
+    b = BLOCK(p, m);
     for (i = 0; i < 4; i++) {
-        size_t w = base + 2 * i + (size_t)((m >> (32 + 8 * i)) & 1);
-        unsigned v = (unsigned)(t[w] >> NIBBLE_SHIFT(m, i)) & 15;
+        unsigned v = (unsigned)(b[WORD(m, i)] >> NIBBLE_SHIFT(m, i)) & 15;
         if (v <= floor)
             return v;
         if (v < f)
@@ -464,20 +461,24 @@ static void vote(cc_policy_t *p, int window)
  * have kept it. */
 static void ghost_check(cc_policy_t *p, uint64_t m)
 {
-    uint64_t slot, fp = m >> 32, rec;
+    uint64_t *gw, *gm;
     if (p->ghost == NULL)
         return;
-    slot = m & p->ghost_mask;
-    rec = p->ghost[slot];
-    if (rec && (rec >> 32) == fp) {
-        p->ghost[slot] = 0;
+    gw = &p->ghost[m & p->ghost_mask];     /* the window's record */
+    gm = gw + p->ghost_mask + 1;           /* main's */
+    /* A record is m's when its top 32 bits are m's (and it is not empty:
+     * ruled out below, as an empty one passes only when m's are 0). */
+    if (CC_LIKELY(((*gw ^ m) >> 32) != 0 && ((*gm ^ m) >> 32) != 0))
+        return;
+    if (*gw && ((*gw ^ m) >> 32) == 0) {
+        uint64_t rec = *gw;
+        *gw = 0;
         if (((p->window_seq - rec) & GHOST_SEQ) < p->delta)
             vote(p, 1);
     }
-    slot += p->ghost_mask + 1;
-    rec = p->ghost[slot];
-    if (rec && (rec >> 32) == fp) {
-        p->ghost[slot] = 0;
+    if (*gm && ((*gm ^ m) >> 32) == 0) {
+        uint64_t rec = *gm;
+        *gm = 0;
         if (((p->main_seq - rec) & GHOST_SEQ) < p->delta)
             vote(p, 0);
     }
@@ -487,13 +488,14 @@ static void ghost_check(cc_policy_t *p, uint64_t m)
 
 void cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i)
 {
-    uint64_t m;
+    uint64_t m, r;
     p->misses++;
-    if (p->burst_end && requests(p) >= p->burst_end)
+    r = requests(p);                /* neither end_burst nor age changes it */
+    if (p->burst_end && r >= p->burst_end)
         end_burst(p);
-    if (p->sketch != NULL && requests(p) >= p->next_age) {
+    if (p->sketch != NULL && r >= p->next_age) {
         age(p);
-        p->next_age = requests(p) + p->sample;
+        p->next_age = r + p->sample;
     }
     m = cc_mix64((uint64_t)t->entries[i].hash);
     sketch_inc(p, m);
