@@ -351,7 +351,7 @@ cdef class Cache:
         cdef double now, expires = CC_NEVER
         cdef uint64_t size = 0
         cdef Py_hash_t h
-        cdef Py_ssize_t i
+        cdef Py_ssize_t i, expired = -1
         cdef uint32_t j
         cdef int status
         cdef PyObject *old
@@ -380,8 +380,8 @@ cdef class Cache:
             _check_total(&self.t, size, cc_lru_size_of(&self.t, i) if i >= 0 else 0, key)
         if i >= 0 and self._policy != NULL and _passed(self, self.t.entries[i].expires, now):
             # an expired entry expires (as in the pure twin), then a new one goes in
-            return self._policy_insert(key, value, h, now, ttl, expires, sized, size, i)
-        if i >= 0:
+            expired = i
+        elif i >= 0:
             status = cc_lru_set_expiry(&self.t, i, expires, ttl)
             if status != CC_OK:
                 ccpy_status_error(status)
@@ -400,9 +400,11 @@ cdef class Cache:
                 self._let_go(&dead)
                 Py_DECREF(<object>old)
             return 0
-        if self._policy != NULL:
-            return self._policy_insert(key, value, h, now, ttl, expires, sized, size, -1)
         try:
+            if self._policy != NULL:
+                _policy_insert(self, key, value, h, now, ttl, expires, sized, size, expired,
+                               &dead)
+                return 0
             # make room first, so that inserting rarely has to grow arrays
             self._purge(now, &dead)
             ccpy_evict_to(&self.t, self._max_size - 1, self._memory_limit, size, -1, &dead)
@@ -418,44 +420,6 @@ cdef class Cache:
                 if status != CC_OK:
                     self._take(j, &dead)
                     ccpy_status_error(status)
-        finally:
-            self._let_go(&dead)
-        return 0
-
-    cdef int _policy_insert(self, object key, object value, Py_hash_t h, double now,
-                            double ttl, double expires, bint sized, uint64_t size,
-                            Py_ssize_t expired) except -1:
-        """_set's insert under a policy: the new entry joins the window
-        first, and only then does the policy evict (the candidate leaving
-        the window may lose to the victim: an admission rejection).  Room
-        for a memory limit is made before, as for LRU."""
-        cdef ccpy_dead_t dead = _NOTHING_DROPPED
-        cdef cc_policy_t *p = self._policy
-        cdef uint32_t j
-        cdef int status
-        try:
-            if expired >= 0:
-                self._take(expired, &dead)
-                self.t.expirations += 1
-            self._purge(now, &dead)
-            if self._memory_limit:
-                ccpy_policy_evict(&self.t, p, self._memory_limit, size, -1, &dead)
-            status = cc_policy_reserve(p, &self.t)
-            if status == CC_OK:
-                status = cc_lru_insert(&self.t, <void *>key, <void *>value, h, &j)
-            if status != CC_OK:
-                ccpy_status_error(status)
-            Py_INCREF(key)
-            Py_INCREF(value)
-            cc_policy_insert(p, &self.t, j)
-            if sized:
-                cc_lru_set_size(&self.t, j, size)
-            if ttl != CC_NEVER:
-                status = cc_lru_set_expiry(&self.t, j, expires, ttl)
-                if status != CC_OK:
-                    self._take(j, &dead)
-                    ccpy_status_error(status)
-            ccpy_policy_evict(&self.t, p, self._memory_limit, 0, j, &dead)
         finally:
             self._let_go(&dead)
         return 0
@@ -996,6 +960,42 @@ cdef inline bint _passed(Cache self, double deadline, double now) noexcept:
 cdef inline uint32_t _capacity(uint64_t max_size) noexcept:
     """A policy's capacity: the table holds one entry more while it evicts."""
     return <uint32_t>(max_size if max_size < CC_MAX_ENTRIES else CC_MAX_ENTRIES - 1)
+
+
+cdef inline int _policy_insert(Cache self, object key, object value, Py_hash_t h, double now,
+                               double ttl, double expires, bint sized, uint64_t size,
+                               Py_ssize_t expired, ccpy_dead_t *dead) except -1:
+    """Cache._set's insert under a policy, into the caller's `dead` (it lets
+    go of them): entry `expired` (or -1) leaves first, the new entry joins
+    the window, and only then does the policy evict (the candidate leaving
+    the window may lose to the victim: an admission rejection).  Room for a
+    memory limit is made before, as for LRU."""
+    cdef cc_policy_t *p = self._policy
+    cdef uint32_t j
+    cdef int status
+    if expired >= 0:
+        self._take(expired, dead)
+        self.t.expirations += 1
+    self._purge(now, dead)
+    if self._memory_limit:
+        ccpy_policy_evict(&self.t, p, self._memory_limit, size, -1, dead)
+    status = cc_policy_reserve(p, &self.t)
+    if status == CC_OK:
+        status = cc_lru_insert(&self.t, <void *>key, <void *>value, h, &j)
+    if status != CC_OK:
+        ccpy_status_error(status)
+    Py_INCREF(key)
+    Py_INCREF(value)
+    cc_policy_insert(p, &self.t, j)
+    if sized:
+        cc_lru_set_size(&self.t, j, size)
+    if ttl != CC_NEVER:
+        status = cc_lru_set_expiry(&self.t, j, expires, ttl)
+        if status != CC_OK:
+            self._take(j, dead)
+            ccpy_status_error(status)
+    ccpy_policy_evict(&self.t, p, self._memory_limit, 0, j, dead)
+    return 0
 
 
 cdef inline object _policy_counted_get(Cache self, object key):

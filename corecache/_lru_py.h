@@ -216,16 +216,22 @@ ccpy_notify(PyObject *callback, PyObject *key, PyObject *value)
 
 /* reentrancy: runs `callback` (may be NULL) on each pair, then drops them;
  * both may run any code, including on the cache, which must be consistent
- * and no longer referred to by index.  A pending exception is kept. */
+ * and no longer referred to by index.  A pending exception (the operation
+ * failed) is set aside meanwhile and kept; neither a callback's nor a
+ * __del__'s can escape (ccpy_notify, and CPython's finalizers, report them
+ * as unraisable). */
 static void
 ccpy_release(ccpy_dead_t *d, PyObject *callback)
 {
-    PyObject *et, *ev, *tb;
+    PyObject *et = NULL, *ev = NULL, *tb = NULL;
     PyObject **more = d->more;
     Py_ssize_t i, n = d->n;
+    int failed;
     if (d->key == NULL)
         return;
-    PyErr_Fetch(&et, &ev, &tb);
+    failed = PyErr_Occurred() != NULL;
+    if (failed)
+        PyErr_Fetch(&et, &ev, &tb);
     if (callback != NULL)
         ccpy_notify(callback, d->key, d->value);
     Py_CLEAR(d->key);
@@ -233,14 +239,17 @@ ccpy_release(ccpy_dead_t *d, PyObject *callback)
     /* detach the array first: the code run below may reuse d */
     d->more = NULL;
     d->n = d->cap = 0;
-    for (i = 0; i + 1 < n; i += 2) {
-        if (callback != NULL)
-            ccpy_notify(callback, more[i], more[i + 1]);
-        Py_DECREF(more[i]);
-        Py_DECREF(more[i + 1]);
+    if (more != NULL) {
+        for (i = 0; i + 1 < n; i += 2) {
+            if (callback != NULL)
+                ccpy_notify(callback, more[i], more[i + 1]);
+            Py_DECREF(more[i]);
+            Py_DECREF(more[i + 1]);
+        }
+        PyMem_RawFree(more);
     }
-    PyMem_RawFree(more);
-    PyErr_Restore(et, ev, tb);
+    if (failed)
+        PyErr_Restore(et, ev, tb);
 }
 
 /* Strong references to the keys and/or values of every entry, least
@@ -347,14 +356,11 @@ ccpy_passed(int user_clock, double deadline, double now)
     return !Py_IS_NAN(now) && now >= deadline;
 }
 
-/* Remove every expired entry into d (through the policy p, or NULL); the
- * number removed, or -1. */
+/* ccpy_ppurge once some entry has a deadline. */
 static Py_ssize_t
-ccpy_ppurge(cc_lru_t *t, cc_policy_t *p, int user_clock, double now, ccpy_dead_t *d)
+ccpy_ppurge_timed(cc_lru_t *t, cc_policy_t *p, int user_clock, double now, ccpy_dead_t *d)
 {
     Py_ssize_t n = 0;
-    if (t->expiry.len == 0)
-        return 0;
     if (!user_clock) {
         if (!cc_clock_passed(cc_expiry_next(&t->expiry)))
             return 0;
@@ -370,6 +376,16 @@ ccpy_ppurge(cc_lru_t *t, cc_policy_t *p, int user_clock, double now, ccpy_dead_t
         n++;
     }
     return n;
+}
+
+/* Remove every expired entry into d (through the policy p, or NULL); the
+ * number removed, or -1. */
+static inline Py_ssize_t
+ccpy_ppurge(cc_lru_t *t, cc_policy_t *p, int user_clock, double now, ccpy_dead_t *d)
+{
+    if (t->expiry.len == 0)
+        return 0;
+    return ccpy_ppurge_timed(t, p, user_clock, now, d);
 }
 
 static inline Py_ssize_t

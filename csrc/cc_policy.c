@@ -1,6 +1,8 @@
 /* cc_policy.c: see cc_policy.h for the structure, its invariants and how a
  * binding drives it.  Every step here has its twin, line for line, in
- * corecache/_pure/adaptive.py; change both or neither.
+ * corecache/_pure/adaptive.py; change both or neither.  The exceptions are
+ * shortcuts that change no decision: the fast paths inlined in cc_policy.h,
+ * and admits() skipping counters whose value cannot change the outcome.
  *
  * The climber.  Every VOTES ghost votes it decides:
  *   - densities: once the window is the larger part, compare hits per entry
@@ -77,6 +79,7 @@ int cc_policy_init(cc_policy_t *p, uint32_t capacity)
     p->step = p->step_min;
     p->first_probation = CC_NIL;
     p->first_window = CC_NIL;
+    p->bound_of = CC_NIL;
     p->ema = EMA_ONE / 2;
     return CC_OK;
 }
@@ -92,9 +95,8 @@ void cc_policy_free(cc_policy_t *p)
     p->tags_cap = 0;
 }
 
-int cc_policy_reserve(cc_policy_t *p, const cc_lru_t *t)
+int cc_policy_grow(cc_policy_t *p, const cc_lru_t *t)
 {
-    /* cc_lru_insert hands out a free-list index (< used) or index `used` */
     if ((uint64_t)p->tags_cap < (uint64_t)t->used + 1) {
         uint64_t cap = p->tags_cap ? (uint64_t)p->tags_cap * 2 : 8;
         uint8_t *tags;
@@ -131,35 +133,76 @@ int cc_policy_reserve(cc_policy_t *p, const cc_lru_t *t)
 
 /* ---- the sketch ----------------------------------------------------------- */
 
+/* The counters of mixed hash m: block BLOCK (8 words; m's low bits), and
+ * in it row i's counter is nibble NIBBLE_SHIFT / 4 of word WORD: 2i + bit
+ * 32 + 8i of m, the nibble's index being bits 33-36 + 8i (taken already
+ * shifted into place, times 4). */
+#define BLOCK(p, m) ((p)->sketch + ((size_t)((m) & (p)->block_mask) << 3))
+#define WORD(m, i) (2 * (i) + (size_t)(((m) >> (32 + 8 * (i))) & 1))
+#define NIBBLE_SHIFT(m, i) ((unsigned)((m) >> (31 + 8 * (i))) & 0x3Cu)
+
 /* Add n to the four counters of mixed hash m, each saturating at 15. */
 static void sketch_add(cc_policy_t *p, uint64_t m, unsigned n)
 {
-    uint64_t *t = p->sketch;
-    size_t base;
+    uint64_t *b;
     unsigned i;
-    if (t == NULL)
+    if (p->sketch == NULL)
         return;
-    base = (size_t)(m & p->block_mask) << 3;
+    b = BLOCK(p, m);
     for (i = 0; i < 4; i++) {
-        size_t w = base + 2 * i + (size_t)((m >> (32 + 8 * i)) & 1);
-        unsigned s = (unsigned)((m >> (33 + 8 * i)) & 15) << 2;
-        unsigned v = (unsigned)(t[w] >> s) & 15;
+        uint64_t *w = &b[WORD(m, i)];
+        unsigned s = NIBBLE_SHIFT(m, i);
+        unsigned v = (unsigned)(*w >> s) & 15;
         unsigned nv = v + n < 15 ? v + n : 15;
-        t[w] += (uint64_t)(nv - v) << s;
+        *w += (uint64_t)(nv - v) << s;
+    }
+}
+
+/* sketch_add(p, m, 1), the insert's: a counter at 15 stays. */
+static void sketch_inc(cc_policy_t *p, uint64_t m)
+{
+    uint64_t *b;
+    unsigned i;
+    if (p->sketch == NULL)
+        return;
+    b = BLOCK(p, m);
+    for (i = 0; i < 4; i++) {
+        uint64_t *w = &b[WORD(m, i)];
+        unsigned s = NIBBLE_SHIFT(m, i);
+        if (((*w >> s) & 15) != 15)
+            *w += (uint64_t)1 << s;
     }
 }
 
 static unsigned sketch_freq(const cc_policy_t *p, uint64_t m)
 {
-    const uint64_t *t = p->sketch;
-    size_t base;
+    const uint64_t *b;
     unsigned i, f = 15;
-    if (t == NULL)
+    if (p->sketch == NULL)
         return 0;
-    base = (size_t)(m & p->block_mask) << 3;
+    b = BLOCK(p, m);
     for (i = 0; i < 4; i++) {
-        size_t w = base + 2 * i + (size_t)((m >> (32 + 8 * i)) & 1);
-        unsigned v = (unsigned)(t[w] >> (((m >> (33 + 8 * i)) & 15) << 2)) & 15;
+        unsigned v = (unsigned)(b[WORD(m, i)] >> NIBBLE_SHIFT(m, i)) & 15;
+        if (v < f)
+            f = v;
+    }
+    return f;
+}
+
+/* sketch_freq when only an estimate above `floor` matters: the estimate, or
+ * the first counter not above `floor` (so at most `floor`) without reading
+ * the others. */
+static unsigned sketch_freq_above(const cc_policy_t *p, uint64_t m, unsigned floor)
+{
+    const uint64_t *b;
+    unsigned i, f = 15;
+    if (p->sketch == NULL)
+        return 0;
+    b = BLOCK(p, m);
+    for (i = 0; i < 4; i++) {
+        unsigned v = (unsigned)(b[WORD(m, i)] >> NIBBLE_SHIFT(m, i)) & 15;
+        if (v <= floor)
+            return v;
         if (v < f)
             f = v;
     }
@@ -177,6 +220,7 @@ static void age(cc_policy_t *p)
     size_t i;
     if (p->sketch == NULL)
         return;
+    p->bound_of = CC_NIL;
     for (i = 0; i < p->sketch_words; i++)
         p->sketch[i] = (p->sketch[i] >> 1) & RESET_MASK;
     for (i = 0; i < p->tags_cap; i++) {
@@ -187,7 +231,7 @@ static void age(cc_policy_t *p)
 }
 
 /* Hand entry i's pending hits to the sketch. */
-static void flush(cc_policy_t *p, const cc_lru_t *t, uint32_t i)
+CC_INLINE void flush(cc_policy_t *p, const cc_lru_t *t, uint32_t i)
 {
     unsigned tag = p->tags[i];
     if (tag & CC_PENDING_MASK) {
@@ -285,7 +329,7 @@ static void probation_to_protected(cc_policy_t *p, const cc_lru_t *t, uint32_t i
 
 /* Forget entry i (its pending hits must have been flushed) and unlink it
  * from the table. */
-static void drop(cc_policy_t *p, cc_lru_t *t, uint32_t i)
+CC_INLINE void drop(cc_policy_t *p, cc_lru_t *t, uint32_t i)
 {
     unsigned seg = SEG_OF(p->tags[i]);
     if (seg == CC_SEG_WINDOW && i == p->first_window)
@@ -294,17 +338,19 @@ static void drop(cc_policy_t *p, cc_lru_t *t, uint32_t i)
         p->first_probation = p->n[seg] > 1 ? t->entries[i].next : CC_NIL;
     p->n[seg]--;
     p->tags[i] = 0;
+    if (i == p->bound_of)
+        p->bound_of = CC_NIL;
     cc_lru_remove(t, i);
 }
 
 /* ---- ghosts and the climber ----------------------------------------------- */
 
-static void ghost_record(cc_policy_t *p, int64_t hash, int main)
+/* Remember the entry of mixed hash m, evicted from main or rejected. */
+static void ghost_record(cc_policy_t *p, uint64_t m, int main)
 {
-    uint64_t m, slot;
+    uint64_t slot;
     if (p->ghost == NULL)
         return;
-    m = cc_mix64((uint64_t)hash);
     slot = m & p->ghost_mask;
     if (main)
         p->ghost[slot + p->ghost_mask + 1] = ((m >> 32) << 32) | (p->main_seq & GHOST_SEQ);
@@ -415,20 +461,24 @@ static void vote(cc_policy_t *p, int window)
  * have kept it. */
 static void ghost_check(cc_policy_t *p, uint64_t m)
 {
-    uint64_t slot, fp = m >> 32, rec;
+    uint64_t *gw, *gm;
     if (p->ghost == NULL)
         return;
-    slot = m & p->ghost_mask;
-    rec = p->ghost[slot];
-    if (rec && (rec >> 32) == fp) {
-        p->ghost[slot] = 0;
+    gw = &p->ghost[m & p->ghost_mask];     /* the window's record */
+    gm = gw + p->ghost_mask + 1;           /* main's */
+    /* A record is m's when its top 32 bits are m's (and it is not empty:
+     * ruled out below, as an empty one passes only when m's are 0). */
+    if (CC_LIKELY(((*gw ^ m) >> 32) != 0 && ((*gm ^ m) >> 32) != 0))
+        return;
+    if (*gw && ((*gw ^ m) >> 32) == 0) {
+        uint64_t rec = *gw;
+        *gw = 0;
         if (((p->window_seq - rec) & GHOST_SEQ) < p->delta)
             vote(p, 1);
     }
-    slot += p->ghost_mask + 1;
-    rec = p->ghost[slot];
-    if (rec && (rec >> 32) == fp) {
-        p->ghost[slot] = 0;
+    if (*gm && ((*gm ^ m) >> 32) == 0) {
+        uint64_t rec = *gm;
+        *gm = 0;
         if (((p->main_seq - rec) & GHOST_SEQ) < p->delta)
             vote(p, 0);
     }
@@ -438,16 +488,17 @@ static void ghost_check(cc_policy_t *p, uint64_t m)
 
 void cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i)
 {
-    uint64_t m;
+    uint64_t m, r;
     p->misses++;
-    if (p->burst_end && requests(p) >= p->burst_end)
+    r = requests(p);                /* neither end_burst nor age changes it */
+    if (p->burst_end && r >= p->burst_end)
         end_burst(p);
-    if (p->sketch != NULL && requests(p) >= p->next_age) {
+    if (p->sketch != NULL && r >= p->next_age) {
         age(p);
-        p->next_age = requests(p) + p->sample;
+        p->next_age = r + p->sample;
     }
     m = cc_mix64((uint64_t)t->entries[i].hash);
-    sketch_add(p, m, 1);
+    sketch_inc(p, m);
     ghost_check(p, m);
     p->tags[i] = CC_SEG_WINDOW;
     p->n[CC_SEG_WINDOW]++;
@@ -470,9 +521,8 @@ static void demote_protected(cc_policy_t *p, cc_lru_t *t)
     }
 }
 
-/* The oldest uncounted probation entry, promoting counted ones on the way;
- * else the oldest uncounted protected entry; else CC_NIL. */
-static uint32_t victim(cc_policy_t *p, cc_lru_t *t)
+/* victim's loop, once the oldest probation entry is counted or there is none. */
+static uint32_t find_victim(cc_policy_t *p, cc_lru_t *t)
 {
     while (p->n[CC_SEG_PROBATION]) {
         uint32_t i = p->first_probation;
@@ -492,9 +542,35 @@ static uint32_t victim(cc_policy_t *p, cc_lru_t *t)
     return CC_NIL;
 }
 
-uint32_t cc_policy_evict(cc_policy_t *p, cc_lru_t *t)
+/* Does the candidate of mixed hash mc (flushed) win over victim v: is its
+ * estimate higher, the candidate losing ties?  v's estimate is at least
+ * `floor` (0, or p->bound: see cc_policy_t), so a candidate not above it
+ * loses, as soon as one of its counters says so and without reading v's. */
+static int admits(cc_policy_t *p, const cc_lru_t *t, uint64_t mc, uint32_t v)
+{
+    unsigned floor = v == p->bound_of ? p->bound : 0;
+    unsigned fc = sketch_freq_above(p, mc, floor), fv;
+    if (fc <= floor)
+        return 0;
+    fv = sketch_freq(p, cc_mix64((uint64_t)t->entries[v].hash));
+    p->bound_of = v;
+    p->bound = fv;
+    return fc > fv;
+}
+
+/* The oldest uncounted probation entry, promoting counted ones on the way;
+ * else the oldest uncounted protected entry; else CC_NIL. */
+CC_INLINE uint32_t victim(cc_policy_t *p, cc_lru_t *t)
+{
+    if (p->n[CC_SEG_PROBATION] && !(p->tags[p->first_probation] & CC_PENDING_MASK))
+        return p->first_probation;
+    return find_victim(p, t);
+}
+
+uint32_t cc_policy_rebalance(cc_policy_t *p, cc_lru_t *t)
 {
     uint32_t c, v;
+    uint64_t mc;
     while (p->n[CC_SEG_WINDOW] > p->window_max) {
         c = p->first_window;
         if (t->count <= p->capacity) {
@@ -505,20 +581,17 @@ uint32_t cc_policy_evict(cc_policy_t *p, cc_lru_t *t)
         v = victim(p, t);
         p->window_seq++;
         flush(p, t, c);
-        if (v != CC_NIL) {
-            uint64_t mc = cc_mix64((uint64_t)t->entries[c].hash);
-            uint64_t mv = cc_mix64((uint64_t)t->entries[v].hash);
-            if (sketch_freq(p, mc) > sketch_freq(p, mv)) {
-                drop(p, t, v);
-                p->main_seq++;
-                ghost_record(p, t->entries[v].hash, 1);
-                window_to_probation(p, t, c);
-                CC_POLICY_CHECK(p, t);
-                return v;
-            }
+        mc = cc_mix64((uint64_t)t->entries[c].hash);
+        if (v != CC_NIL && admits(p, t, mc, v)) {
+            drop(p, t, v);
+            p->main_seq++;
+            ghost_record(p, cc_mix64((uint64_t)t->entries[v].hash), 1);
+            window_to_probation(p, t, c);
+            CC_POLICY_CHECK(p, t);
+            return v;
         }
         drop(p, t, c);
-        ghost_record(p, t->entries[c].hash, 0);
+        ghost_record(p, mc, 0);
         CC_POLICY_CHECK(p, t);
         return c;
     }
@@ -529,13 +602,13 @@ uint32_t cc_policy_evict(cc_policy_t *p, cc_lru_t *t)
             p->window_seq++;
             flush(p, t, c);
             drop(p, t, c);
-            ghost_record(p, t->entries[c].hash, 0);
+            ghost_record(p, cc_mix64((uint64_t)t->entries[c].hash), 0);
             CC_POLICY_CHECK(p, t);
             return c;
         }
         drop(p, t, v);
         p->main_seq++;
-        ghost_record(p, t->entries[v].hash, 1);
+        ghost_record(p, cc_mix64((uint64_t)t->entries[v].hash), 1);
         CC_POLICY_CHECK(p, t);
         return v;
     }
@@ -554,6 +627,7 @@ void cc_policy_clear(cc_policy_t *p)
     p->n[CC_SEG_WINDOW] = p->n[CC_SEG_PROBATION] = p->n[CC_SEG_PROTECTED] = 0;
     p->first_probation = CC_NIL;
     p->first_window = CC_NIL;
+    p->bound_of = CC_NIL;
     if (p->tags)
         memset(p->tags, 0, p->tags_cap);
 }
@@ -631,6 +705,7 @@ int cc_policy_resize(cc_policy_t *p, uint32_t capacity)
         p->ghost_mask = slots - 1;
     }
     p->votes_window = p->votes_main = 0;
+    p->bound_of = CC_NIL;
     return CC_OK;
 }
 
@@ -653,6 +728,7 @@ int cc_policy_compact(cc_policy_t *p, cc_lru_t *t)
     p->first_probation = p->n[CC_SEG_PROBATION] ? p->n[CC_SEG_PROTECTED] : CC_NIL;
     p->first_window = p->n[CC_SEG_WINDOW]
         ? p->n[CC_SEG_PROTECTED] + p->n[CC_SEG_PROBATION] : CC_NIL;
+    p->bound_of = CC_NIL;
     CC_POLICY_CHECK(p, t);
     return CC_OK;
 }

@@ -105,6 +105,15 @@ typedef struct {
     uint64_t sample;          /* requests between agings: 10 x capacity */
     uint64_t next_age;        /* request count of the next aging */
 
+    /* The last victim whose counters were read and its estimate then, so
+     * that a victim that keeps beating candidates is not read again for
+     * each: counters only grow between agings, so `bound` stays at most the
+     * estimate of entry bound_of until age() or until the entry leaves
+     * (drop); resize, clear and compact forget it too.  It changes no
+     * decision, so the pure model has no twin of it. */
+    uint32_t bound_of;        /* CC_NIL: none */
+    uint32_t bound;
+
     uint64_t *ghost;          /* two tables of ghost_mask + 1 slots: window's, main's */
     uint64_t ghost_mask;
     uint32_t window_seq, main_seq;  /* eviction clocks of the two kinds */
@@ -132,17 +141,36 @@ CC_INLINE uint64_t cc_mix64(uint64_t h)
 int cc_policy_init(cc_policy_t *p, uint32_t capacity);
 void cc_policy_free(cc_policy_t *p);
 
+/* cc_policy_reserve's work when there is any (out of line). */
+int cc_policy_grow(cc_policy_t *p, const cc_lru_t *t);
+
 /* Before cc_lru_insert: grows the tags to cover the index the insert may
- * hand out, and allocates the sketch and ghosts once the table is about to
- * be half full.  CC_OK or CC_ENOMEM (then nothing changed). */
-int cc_policy_reserve(cc_policy_t *p, const cc_lru_t *t);
+ * hand out (a free-list index < used, or used itself), and allocates the
+ * sketch and ghosts once the table is about to be half full.  CC_OK or
+ * CC_ENOMEM (then nothing changed). */
+CC_INLINE int cc_policy_reserve(cc_policy_t *p, const cc_lru_t *t)
+{
+    if (p->tags_cap > t->used && p->sketch != NULL)
+        return CC_OK;
+    return cc_policy_grow(p, t);
+}
 
 /* After cc_lru_insert put entry i at the table's tail (a miss). */
 void cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i);
 
+/* cc_policy_evict's work when the window or the table is over its size
+ * (out of line). */
+uint32_t cc_policy_rebalance(cc_policy_t *p, cc_lru_t *t);
+
 /* Rebalance and evict one entry: returns the index it unlinked from the
- * table (cc_lru_remove), or CC_NIL when the table fits its capacity. */
-uint32_t cc_policy_evict(cc_policy_t *p, cc_lru_t *t);
+ * table (cc_lru_remove), or CC_NIL when the table fits its capacity.  The
+ * test here is the one that ends every binding's evict loop. */
+CC_INLINE uint32_t cc_policy_evict(cc_policy_t *p, cc_lru_t *t)
+{
+    if (p->n[CC_SEG_WINDOW] <= p->window_max && t->count <= p->capacity)
+        return CC_NIL;
+    return cc_policy_rebalance(p, t);
+}
 
 /* Take entry i out of the policy and the table (cc_lru_remove). */
 void cc_policy_remove(cc_policy_t *p, cc_lru_t *t, uint32_t i);
