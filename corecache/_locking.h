@@ -20,8 +20,12 @@
  *
  *   1. An object's mutable state is read and written only inside its
  *      critical section (twin: under its lock).  Exceptions are named
- *      below: fields set once in __init__ and never changed after, and a
- *      chunk buffer's export count, which is atomic.
+ *      below: fields set once in __init__ and never changed after, a
+ *      chunk buffer's export count, which is atomic, and the pure
+ *      LRUCache's hits on a GIL build, which take no lock: each of their
+ *      steps is atomic under the GIL, and the order of those steps is
+ *      argued where they are written (_pure/lru.py, "Hits without the
+ *      lock"); a free-threaded build takes the lock.
  *   2. Inside it, user code (a key's __hash__ and __eq__, a user clock, a
  *      getsizeof, an eviction callback, a __del__) runs only where the
  *      structure is consistent and nothing read from it (an entry index, a

@@ -223,6 +223,89 @@ def test_lru_evictions_conserve_every_entry_and_shared_keys_hold_a_last_write(im
             assert i == -1 or last_write[t].get(k) == v, (k, v)
 
 
+def test_lru_hits_racing_writers_return_only_values_written_and_count_exactly(impl):
+    """The plain cache (LRU, built-in clock: the twin's hits take no lock on
+    a GIL build) read by every thread while they overwrite, evict, delete,
+    pop, clear and set TTLs: a read returns a value written for that key
+    (never a removed entry's cleared slot, never None), and every read is
+    counted once."""
+    reported = []
+    c = impl.LRUCache(16, eviction_callback=lambda k, v: reported.append((k, v)))
+    n_ops = 4000
+    reads = [0] * N_THREADS
+
+    def worker(t):
+        rnd = random.Random(300 + t)
+        for i in range(n_ops):
+            k = rnd.randrange(40)
+            op = rnd.randrange(12)
+            if op <= 5:
+                reads[t] += 1
+                got = c.get(k, "absent")
+                assert got == "absent" or got[0] == k, (k, got)
+            elif op == 6:
+                try:
+                    got = c[k]
+                except KeyError:
+                    pass
+                else:
+                    assert got[0] == k, (k, got)
+                reads[t] += 1
+            elif op == 7:
+                c[k] = (k, t, i)
+            elif op == 8:
+                c.set(k, (k, t, i), ttl=3600.0 if rnd.random() < 0.5 else None)
+            elif op == 9:
+                got = c.pop(k, None)
+                assert got is None or got[0] == k
+            elif op == 10:
+                c.evict(1)
+            elif rnd.random() < 0.05:
+                c.clear()
+
+    run_threads(worker)
+    assert c._check()
+    st = c.stats()
+    assert st.hits + st.misses == sum(reads)
+    assert st.evictions == len(reported)
+    assert all(v[0] == k for k, v in reported)
+    assert st.size == len(c) <= 16
+    assert all(v[0] == k for k, v in c.items())
+
+
+def test_lru_hits_racing_removals_of_their_own_key_never_see_a_cleared_entry(impl):
+    """Half the threads read two keys that the other half pop, delete and
+    set again without pause: a read returns a written value or the
+    default, never the cleared slot of an entry removed under it."""
+    c = impl.LRUCache(4)
+    n_ops = 6000
+    reads = [0] * N_THREADS
+
+    def worker(t):
+        rnd = random.Random(400 + t)
+        for i in range(n_ops):
+            k = rnd.randrange(2)
+            if t % 2:
+                got = c.get(k, "absent") if i % 2 else (c[k] if k in c else "absent")
+                assert got == "absent" or got[0] == k, (k, got)
+            elif i % 3 == 0:
+                c.pop(k, None)
+            elif i % 3 == 1:
+                c[k] = (k, t, i)
+            else:
+                try:
+                    del c[k]
+                except KeyError:
+                    pass
+                c[k] = (k, t, i)
+
+    try:
+        run_threads(worker)
+    except KeyError:
+        pass             # c[k] after `k in c`: removed in between, allowed
+    assert c._check()
+
+
 def test_lru_refused_writes_are_each_counted(impl):
     c = impl.LRUCache(100)
     c.pause_writes()
@@ -488,3 +571,28 @@ def test_chunker_hands_each_chunk_to_one_thread(impl):
         assert mine == sorted(mine)                 # each thread's chunks in order
     every = sorted(chunk for mine in got for chunk in mine)
     assert every == [data[i:i + 18] for i in range(0, len(data), 18)]
+
+
+def test_pure_lock_free_hit_reads_the_value_before_a_removal_can_clear_it(monkeypatch):
+    """The twin's lock-free hit (GIL builds) may be switched out at its
+    clock read; a removal of its entry then clears the entry's value slot.
+    Simulated deterministically: the clock itself pops the key.  The hit
+    must return the value it found, never the cleared slot (None)."""
+    from corecache._pure import lru as pure
+    c = pure.LRUCache(10)
+    if not c._free_hits:
+        pytest.skip("a free-threaded build: the twin's hits take the lock")
+    c.set("k", "v", ttl=3600.0)
+    real = pure.monotonic
+    popped = []
+    switched = []
+
+    def switching_clock():
+        if not switched:
+            switched.append(True)
+            popped.append(c.pop("k"))          # "another thread" removes it
+        return real()
+    monkeypatch.setattr(pure, "monotonic", switching_clock)
+    assert c.get("k", "absent") == "v" and popped == ["v"]
+    assert c._check() and "k" not in c
+    assert c.stats().hits == 1

@@ -93,6 +93,12 @@ def _resolve_ttl(ttl: Any, default: float) -> float:
 # nor value.
 KEY, VALUE, EXPIRES, TTL, SIZE, SEQ = range(6)
 
+# Whether this interpreter runs with the GIL (a free-threaded build that
+# started without it never gets it back for this module's objects' sake:
+# the GIL is only ever switched on at run time, never off).  With it, an
+# LRU hit takes no lock (see "Hits without the lock" in Cache).
+_GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
+
 
 class _Table:
     """The structure both LRUCache and the lru_cache wrapper are built on.
@@ -343,6 +349,7 @@ class Cache(_Table):
         self._cleanup_interval: Optional[float] = None
         self._schedule: Any = None
         self._policy_name = "lru"
+        self._free_hits = _GIL
         return self
 
     def __init__(self, max_size: int = 1000, default_ttl: Optional[float] = None, *,
@@ -378,6 +385,7 @@ class Cache(_Table):
         self._clock = clock
         self._accounting = limit is not None or getsizeof is not None
         self._sizer = (getsizeof or _default_getsizeof) if self._accounting else None
+        self._free_hits = _GIL and self._policy is None and clock is None
         self._update_plain()
         self._set_cleanup_interval(interval)
 
@@ -459,6 +467,20 @@ class Cache(_Table):
     # getter, get_or_set, setdefault): a hit is what the cache is for, and
     # every call saved shows.  The user clock is read before the lock; the
     # built-in one inside, and only for an entry with a deadline.
+    #
+    # Hits without the lock ([] and get, when _free_hits: a GIL build, LRU,
+    # the built-in clock).  Under the GIL each step of a hit is atomic: the
+    # index's get, move_to_end of an int key and `n += 1` on a slot (no
+    # thread switch comes between the read and the write: CPython checks
+    # for one only at calls, function entries and backward jumps).  A
+    # writer under the lock may be switched out between its steps, so the
+    # hit reads the value before it checks the entry is still live (a
+    # removal marks seq -1 before it clears the value), tolerates the
+    # entry having left the order meanwhile (then it was a hit just before
+    # the removal) and counts only a plain hit or miss; an expired or
+    # removed entry goes the locked way.  A hit racing an eviction may thus
+    # be the entry evicted: under concurrent threads recency is as exact as
+    # the interleaving, the structure and every count always.
 
     def _lookup_counted(self, key: Any) -> Any:
         """The live value for key, counted as a hit and made most recent, or
@@ -493,6 +515,20 @@ class Cache(_Table):
         return _MISSING
 
     def __getitem__(self, key: Any) -> Any:
+        if self._free_hits:
+            e = self._od.get(key)
+            if e is None:
+                self._misses += 1
+                raise KeyError(key)
+            value = e[1]                            # VALUE, then is it live?
+            expires = e[2]
+            if e[5] >= 0 and (expires is None or monotonic() < expires):
+                try:
+                    self._order.move_to_end(id(e))
+                except KeyError:
+                    pass
+                self._hits += 1
+                return value
         clock = self._clock
         now = _user_time(clock) if clock is not None and self._timed else NAN
         self._acquire()
@@ -524,6 +560,20 @@ class Cache(_Table):
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value for key (counted as a hit), or `default` (a miss)."""
+        if self._free_hits:
+            e = self._od.get(key)
+            if e is None:
+                self._misses += 1
+                return default
+            value = e[1]
+            expires = e[2]
+            if e[5] >= 0 and (expires is None or monotonic() < expires):
+                try:
+                    self._order.move_to_end(id(e))
+                except KeyError:
+                    pass
+                self._hits += 1
+                return value
         clock = self._clock
         now = _user_time(clock) if clock is not None and self._timed else NAN
         self._acquire()
