@@ -157,21 +157,22 @@ class _Table:
         entry out first).  _forget written out: no Python call comes between
         the removal and its accounting, since at the recursion limit (a
         callback setting without end) the call fails and the entry would be
-        lost uncounted."""
+        lost uncounted.  (Literal indices: KEY 0, VALUE 1, EXPIRES 2, SIZE 4,
+        SEQ 5; every evicting set comes through here.)"""
         order = self._order
-        e = next(iter(order.values()))
-        got = self._od.pop(e[KEY], None)           # the key's __eq__ may run
-        if got is None:
-            order.pop(id(e), None)
-            return False
-        order.pop(id(got), None)
-        if got[SEQ] >= 0:
-            got[SEQ] = -1
-            self._memory -= got[SIZE]
-            if got[EXPIRES] is not None:
+        e = order.popitem(False)[1]
+        got = self._od.pop(e[0], None)              # the key's __eq__ may run
+        if got is not e:
+            if got is None:
+                return False
+            order.pop(id(got), None)
+        if got[5] >= 0:
+            got[5] = -1
+            self._memory -= got[4]
+            if got[2] is not None:
                 self._timed -= 1
-        dropped.append((got[KEY], got[VALUE]))
-        got[KEY] = got[VALUE] = None
+        dropped.append((got[0], got[1]))
+        got[0] = got[1] = None
         return True
 
     def _evict_first(self, dropped: list) -> None:
@@ -762,25 +763,26 @@ class Cache(_Table):
                         pass
                     return
             else:
+                dropped = []
                 if self._timed:
-                    dropped = []
                     self._purge(monotonic(), dropped)
-                if _len(self._order) >= self._max_size:
-                    if dropped is None:
-                        dropped = []
-                    self._evict_to(self._max_size - 1, 0, 0, None, dropped)
+                # room first: _evict_to(max_size - 1) written out (the order
+                # is read afresh: what a key's __eq__ ran may have cleared it)
+                while _len(self._order) >= self._max_size:
+                    if self._take_first(dropped):
+                        self._evictions += 1
                 new = [key, value, None, INF, 0, 0]
                 if od.setdefault(key, new) is new:      # and here
                     if od is self._od:                  # not cleared meanwhile
                         self._order[id(new)] = new
                         if _len(od) > self._max_size:   # added by what it ran
-                            if dropped is None:
-                                dropped = []
                             self._evict_to(self._max_size, 0, 0, new, dropped)
                     return
         finally:
             self._release()
-            if dropped:
+            # without a callback, what was dropped goes with this frame,
+            # after the lock, as _release would let it go
+            if dropped and self._callback is not None:
                 _release(dropped, self._callback)
         self._set(key, value, self._default_ttl)
 
