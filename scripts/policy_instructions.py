@@ -18,10 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import callgrind  # noqa: E402  (scripts/callgrind.py)
 
 DRIVER = r"""
 import random, sys
@@ -59,22 +60,8 @@ def setev(c):
 {"loop": loop, "get": get, "item": item, "set": setev}[op](c)
 """
 
-_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
-
-
-def instructions(kind: str, n: int) -> int:
-    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-           sys.executable, "-c", DRIVER, str(n), kind]
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
-    m = _REFS.search(r.stderr)
-    if not m:
-        raise RuntimeError(f"no instruction count in callgrind's output:\n{r.stderr[-2000:]}")
-    return int(m.group(1).replace(",", ""))
-
-
 def per_op(kind: str, n: int) -> float:
-    return (instructions(kind, 2 * n) - instructions(kind, n)) / n
+    return callgrind.per_op(DRIVER, kind, n)
 
 
 def main() -> int:
