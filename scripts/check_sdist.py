@@ -22,7 +22,7 @@ REQUIRED = [
     "corecache/_lru.pyi", "corecache/_pool.pyi", "corecache/_chunk.pyi", "corecache/py.typed",
     "corecache/__init__.py", "corecache/_pure/lru.py", "corecache/bench/__main__.py",
     "corecache/distributed/_unasync.py", "corecache/distributed/aio/_base.py",
-    "tests/conftest.py", "tests/test_lru.py", "tests/typing/usage.py",
+    "tests/conftest.py", "tests/test_lru.py", "tests/typing/usage.py", "tests/c/policy_driver.c",
     "monitoring/alerts.yml", "monitoring/grafana-dashboard.json",
 ]
 
