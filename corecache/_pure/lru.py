@@ -161,7 +161,15 @@ class _Table:
         SEQ 5; every evicting set comes through here.)"""
         order = self._order
         e = order.popitem(False)[1]
-        got = self._od.pop(e[0], None)              # the key's __eq__ may run
+        try:
+            got = self._od.pop(e[0], None)          # the key's __eq__ may run
+        except BaseException:
+            # and raise: then nothing was taken, e is first again (unless
+            # that code removed it, or cleared the table)
+            if e[5] >= 0 and order is self._order and id(e) not in order:
+                order[id(e)] = e
+                order.move_to_end(id(e), False)
+            raise
         if got is not e:
             if got is None:
                 return False
