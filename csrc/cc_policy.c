@@ -486,27 +486,6 @@ static void ghost_check(cc_policy_t *p, uint64_t m)
 
 /* ---- operations ----------------------------------------------------------- */
 
-void cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i)
-{
-    uint64_t m, r;
-    p->misses++;
-    r = requests(p);                /* neither end_burst nor age changes it */
-    if (p->burst_end && r >= p->burst_end)
-        end_burst(p);
-    if (p->sketch != NULL && r >= p->next_age) {
-        age(p);
-        p->next_age = r + p->sample;
-    }
-    m = cc_mix64((uint64_t)t->entries[i].hash);
-    sketch_inc(p, m);
-    ghost_check(p, m);
-    p->tags[i] = CC_SEG_WINDOW;
-    p->n[CC_SEG_WINDOW]++;
-    if (p->first_window == CC_NIL)
-        p->first_window = i;
-    CC_POLICY_CHECK(p, t);
-}
-
 static void demote_protected(cc_policy_t *p, cc_lru_t *t)
 {
     uint32_t pmax = (uint32_t)((uint64_t)(p->capacity - p->window_max) * 4 / 5);
@@ -546,7 +525,7 @@ static uint32_t find_victim(cc_policy_t *p, cc_lru_t *t)
  * estimate higher, the candidate losing ties?  v's estimate is at least
  * `floor` (0, or p->bound: see cc_policy_t), so a candidate not above it
  * loses, as soon as one of its counters says so and without reading v's. */
-static int admits(cc_policy_t *p, const cc_lru_t *t, uint64_t mc, uint32_t v)
+CC_INLINE int admits(cc_policy_t *p, const cc_lru_t *t, uint64_t mc, uint32_t v)
 {
     unsigned floor = v == p->bound_of ? p->bound : 0;
     unsigned fc = sketch_freq_above(p, mc, floor), fv;
@@ -567,7 +546,9 @@ CC_INLINE uint32_t victim(cc_policy_t *p, cc_lru_t *t)
     return find_victim(p, t);
 }
 
-uint32_t cc_policy_rebalance(cc_policy_t *p, cc_lru_t *t)
+/* cc_policy_rebalance's work, inline in cc_policy_insert too (its first
+ * eviction, without a second call). */
+CC_INLINE uint32_t rebalance(cc_policy_t *p, cc_lru_t *t)
 {
     uint32_t c, v;
     uint64_t mc;
@@ -613,6 +594,35 @@ uint32_t cc_policy_rebalance(cc_policy_t *p, cc_lru_t *t)
         return v;
     }
     return CC_NIL;
+}
+
+uint32_t cc_policy_rebalance(cc_policy_t *p, cc_lru_t *t)
+{
+    return rebalance(p, t);
+}
+
+uint32_t cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i)
+{
+    uint64_t m, r;
+    p->misses++;
+    r = requests(p);                /* neither end_burst nor age changes it */
+    if (p->burst_end && r >= p->burst_end)
+        end_burst(p);
+    if (p->sketch != NULL && r >= p->next_age) {
+        age(p);
+        p->next_age = r + p->sample;
+    }
+    m = cc_mix64((uint64_t)t->entries[i].hash);
+    sketch_inc(p, m);
+    ghost_check(p, m);
+    p->tags[i] = CC_SEG_WINDOW;
+    p->n[CC_SEG_WINDOW]++;
+    if (p->first_window == CC_NIL)
+        p->first_window = i;
+    CC_POLICY_CHECK(p, t);
+    if (p->n[CC_SEG_WINDOW] <= p->window_max && t->count <= p->capacity)
+        return CC_NIL;
+    return rebalance(p, t);
 }
 
 void cc_policy_remove(cc_policy_t *p, cc_lru_t *t, uint32_t i)

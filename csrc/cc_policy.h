@@ -46,8 +46,8 @@
  *                                                         cc_lru_move_to_end)
  *   insert                 cc_policy_reserve(p, t), then cc_lru_insert(...)
  *                          (the entry lands at the table's tail), then
- *                          cc_policy_insert(p, t, i), then
- *                          while ((v = cc_policy_evict(p, t)) != CC_NIL)
+ *                          for (v = cc_policy_insert(p, t, i); v != CC_NIL;
+ *                               v = cc_policy_evict(p, t))
  *                              release entries[v].key and .value
  *   delete, expire, pop    cc_policy_remove(p, t, i)    (instead of
  *                                                         cc_lru_remove)
@@ -155,8 +155,6 @@ CC_INLINE int cc_policy_reserve(cc_policy_t *p, const cc_lru_t *t)
     return cc_policy_grow(p, t);
 }
 
-/* After cc_lru_insert put entry i at the table's tail (a miss). */
-void cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i);
 
 /* cc_policy_evict's work when the window or the table is over its size
  * (out of line). */
@@ -171,6 +169,10 @@ CC_INLINE uint32_t cc_policy_evict(cc_policy_t *p, cc_lru_t *t)
         return CC_NIL;
     return cc_policy_rebalance(p, t);
 }
+
+/* After cc_lru_insert put entry i at the table's tail (a miss): then
+ * cc_policy_evict, in the same call (its first step of every insert). */
+uint32_t cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i);
 
 /* Take entry i out of the policy and the table (cc_lru_remove). */
 void cc_policy_remove(cc_policy_t *p, cc_lru_t *t, uint32_t i);
