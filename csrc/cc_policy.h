@@ -104,6 +104,11 @@ typedef struct {
     uint64_t block_mask;      /* sketch_words / 8 - 1 */
     uint64_t sample;          /* requests between agings: 10 x capacity */
     uint64_t next_age;        /* request count of the next aging */
+    /* The first request count at which an insert has to look at next_age
+     * (with a sketch) or burst_end (during a burst), so that it tests one
+     * number; at most either, and recomputed whenever one changes.  It
+     * changes no decision, so the pure model has no twin of it. */
+    uint64_t next_event;
 
     /* The last victim whose counters were read and its estimate then, so
      * that a victim that keeps beating candidates is not read again for
