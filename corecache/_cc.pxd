@@ -81,7 +81,7 @@ cdef extern from "cc_policy.h" nogil:
     int cc_policy_init(cc_policy_t *p, uint32_t capacity)
     void cc_policy_free(cc_policy_t *p)
     int cc_policy_reserve(cc_policy_t *p, const cc_lru_t *t)
-    void cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i)
+    uint32_t cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i)
     uint32_t cc_policy_evict(cc_policy_t *p, cc_lru_t *t)
     void cc_policy_remove(cc_policy_t *p, cc_lru_t *t, uint32_t i)
     void cc_policy_clear(cc_policy_t *p)

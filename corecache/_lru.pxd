@@ -23,6 +23,8 @@ cdef extern from "_lru_py.h":
     uint32_t ccpy_policy_oldest(const cc_policy_t *p, const cc_lru_t *t)
     int ccpy_policy_evict(cc_lru_t *t, cc_policy_t *p, uint64_t memory_limit, uint64_t extra,
                           Py_ssize_t keep, ccpy_dead_t *d) except -1
+    int ccpy_policy_evict_from(cc_lru_t *t, cc_policy_t *p, uint32_t v, uint64_t memory_limit,
+                               uint64_t extra, Py_ssize_t keep, ccpy_dead_t *d) except -1
     void ccpy_release(ccpy_dead_t *d, PyObject *callback)
     PyObject **ccpy_refs(const cc_lru_t *t, int what, Py_ssize_t *n) except? NULL
     void ccpy_refs_free(PyObject **refs, Py_ssize_t n)

@@ -969,7 +969,11 @@ cdef inline int _policy_insert(Cache self, object key, object value, Py_hash_t h
     go of them): entry `expired` (or -1) leaves first, the new entry joins
     the window, and only then does the policy evict (the candidate leaving
     the window may lose to the victim: an admission rejection).  Room for a
-    memory limit is made before, as for LRU."""
+    memory limit is made before, as for LRU.  The entry gets its size and
+    deadline before the policy sees it, so that one C call both inserts and
+    names the first entry to evict; if its deadline cannot be stored
+    (MemoryError), it leaves the table unseen by the policy, and nothing is
+    evicted."""
     cdef cc_policy_t *p = self._policy
     cdef uint32_t j
     cdef int status
@@ -986,15 +990,15 @@ cdef inline int _policy_insert(Cache self, object key, object value, Py_hash_t h
         ccpy_status_error(status)
     Py_INCREF(key)
     Py_INCREF(value)
-    cc_policy_insert(p, &self.t, j)
     if sized:
         cc_lru_set_size(&self.t, j, size)
     if ttl != CC_NEVER:
         status = cc_lru_set_expiry(&self.t, j, expires, ttl)
         if status != CC_OK:
-            self._take(j, dead)
+            ccpy_take(&self.t, j, dead)             # not the policy's yet
             ccpy_status_error(status)
-    ccpy_policy_evict(&self.t, p, self._memory_limit, 0, j, dead)
+    ccpy_policy_evict_from(&self.t, p, cc_policy_insert(p, &self.t, j), self._memory_limit, 0,
+                           j, dead)
     return 0
 
 

@@ -156,16 +156,10 @@ typedef struct {
 
 #define CCPY_DEAD_INIT {NULL, NULL, NULL, 0, 0}
 
-/* Take over the references of a removed entry.  -1 (MemoryError) only if
- * the overflow array cannot grow; the pair is then released at once. */
+/* ccpy_bury once the first pair is taken: into the overflow array. */
 static int
-ccpy_bury(ccpy_dead_t *d, PyObject *key, PyObject *value)
+ccpy_bury_more(ccpy_dead_t *d, PyObject *key, PyObject *value)
 {
-    if (d->key == NULL) {
-        d->key = key;
-        d->value = value;
-        return 0;
-    }
     if (d->n + 2 > d->cap) {
         Py_ssize_t cap = d->cap ? d->cap * 2 : 16;
         PyObject **more = (PyObject **)PyMem_RawRealloc(d->more, (size_t)cap * sizeof(PyObject *));
@@ -181,6 +175,19 @@ ccpy_bury(ccpy_dead_t *d, PyObject *key, PyObject *value)
     d->more[d->n++] = key;
     d->more[d->n++] = value;
     return 0;
+}
+
+/* Take over the references of a removed entry.  -1 (MemoryError) only if
+ * the overflow array cannot grow; the pair is then released at once. */
+CC_INLINE int
+ccpy_bury(ccpy_dead_t *d, PyObject *key, PyObject *value)
+{
+    if (d->key == NULL) {
+        d->key = key;
+        d->value = value;
+        return 0;
+    }
+    return ccpy_bury_more(d, key, value);
 }
 
 /* Remove entry i of t into d, through the eviction policy p when the
@@ -405,32 +412,52 @@ ccpy_policy_oldest(const cc_policy_t *p, const cc_lru_t *t)
     return p->n[CC_SEG_PROBATION] ? p->first_probation : t->head;
 }
 
-/* What the policy evicts: every entry cc_policy_evict names (a rejected
- * candidate is one of them), then, with a `memory_limit` (0: none), the
- * oldest (ccpy_policy_oldest), never `keep` (or -1), until memory +
- * `extra` fits.  Each is counted as an eviction. */
+/* ccpy_policy_evict's memory part: the policy's oldest (ccpy_policy_oldest),
+ * never `keep` (or -1), until memory + `extra` fits in `memory_limit`. */
 static int
-ccpy_policy_evict(cc_lru_t *t, cc_policy_t *p, uint64_t memory_limit, uint64_t extra,
-                  Py_ssize_t keep, ccpy_dead_t *d)
+ccpy_policy_evict_memory(cc_lru_t *t, cc_policy_t *p, uint64_t memory_limit, uint64_t extra,
+                         Py_ssize_t keep, ccpy_dead_t *d)
 {
     uint32_t v;
-    while ((v = cc_policy_evict(p, t)) != CC_NIL) {
+    while (t->count && t->memory + extra > memory_limit) {
+        v = ccpy_policy_oldest(p, t);
+        if ((Py_ssize_t)v == keep)
+            break;
+        if (ccpy_ptake(t, p, v, d) < 0)
+            return -1;
+        t->evictions++;
+    }
+    return 0;
+}
+
+/* What the policy evicts: `v` (the first entry cc_policy_evict or
+ * cc_policy_insert named, or CC_NIL) and every further one cc_policy_evict
+ * names (a rejected candidate is one of them), then, with a `memory_limit`
+ * (0: none), the oldest (ccpy_policy_oldest), never `keep` (or -1), until
+ * memory + `extra` fits.  Each is counted as an eviction.  Inline, as the
+ * common case (one eviction, no memory limit) is short: a set that evicts
+ * makes no call here but the policy's own. */
+CC_INLINE int
+ccpy_policy_evict_from(cc_lru_t *t, cc_policy_t *p, uint32_t v, uint64_t memory_limit,
+                       uint64_t extra, Py_ssize_t keep, ccpy_dead_t *d)
+{
+    for (; v != CC_NIL; v = cc_policy_evict(p, t)) {
         /* unlinked already; its key and value pointers are still readable */
         t->evictions++;
         if (ccpy_bury(d, (PyObject *)t->entries[v].key, (PyObject *)t->entries[v].value) < 0)
             return -1;
     }
-    if (memory_limit) {
-        while (t->count && t->memory + extra > memory_limit) {
-            v = ccpy_policy_oldest(p, t);
-            if ((Py_ssize_t)v == keep)
-                break;
-            if (ccpy_ptake(t, p, v, d) < 0)
-                return -1;
-            t->evictions++;
-        }
-    }
+    if (memory_limit)
+        return ccpy_policy_evict_memory(t, p, memory_limit, extra, keep, d);
     return 0;
+}
+
+/* ccpy_policy_evict_from with the first entry yet to be named. */
+CC_INLINE int
+ccpy_policy_evict(cc_lru_t *t, cc_policy_t *p, uint64_t memory_limit, uint64_t extra,
+                  Py_ssize_t keep, ccpy_dead_t *d)
+{
+    return ccpy_policy_evict_from(t, p, cc_policy_evict(p, t), memory_limit, extra, keep, d);
 }
 
 /* Evict least recently used entries, never `keep` (or -1), until at most

@@ -68,6 +68,15 @@ static uint64_t requests(const cc_policy_t *p)
     return p->hits_window + p->hits_main + p->misses;
 }
 
+/* next_event after next_age, burst_end or the sketch changed. */
+static void schedule(cc_policy_t *p)
+{
+    uint64_t e = p->sketch != NULL ? p->next_age : UINT64_MAX;
+    if (p->burst_end && p->burst_end < e)
+        e = p->burst_end;
+    p->next_event = e;
+}
+
 int cc_policy_init(cc_policy_t *p, uint32_t capacity)
 {
     if (capacity < 1)
@@ -127,6 +136,7 @@ int cc_policy_grow(cc_policy_t *p, const cc_lru_t *t)
         p->next_age = requests(p) + p->sample;
         p->ghost = ghost;
         p->ghost_mask = slots - 1;
+        schedule(p);
     }
     return CC_OK;
 }
@@ -343,6 +353,18 @@ CC_INLINE void drop(cc_policy_t *p, cc_lru_t *t, uint32_t i)
     cc_lru_remove(t, i);
 }
 
+/* drop() of the oldest window entry (a rejected candidate): the same
+ * steps, with its segment known. */
+CC_INLINE void drop_first_window(cc_policy_t *p, cc_lru_t *t, uint32_t c)
+{
+    p->first_window = p->n[CC_SEG_WINDOW] > 1 ? t->entries[c].next : CC_NIL;
+    p->n[CC_SEG_WINDOW]--;
+    p->tags[c] = 0;
+    if (c == p->bound_of)
+        p->bound_of = CC_NIL;
+    cc_lru_remove(t, c);
+}
+
 /* ---- ghosts and the climber ----------------------------------------------- */
 
 /* Remember the entry of mixed hash m, evicted from main or rejected. */
@@ -380,6 +402,7 @@ static int shift(cc_policy_t *p)
         p->burst_from = w;
         p->window_max = big > 1 ? big : 1;
         p->burst_end = requests(p) + (len > 1 ? len : 1);
+        schedule(p);
         p->step = p->step_max;
         p->last_dir = 1;
         p->bursts++;
@@ -486,27 +509,6 @@ static void ghost_check(cc_policy_t *p, uint64_t m)
 
 /* ---- operations ----------------------------------------------------------- */
 
-void cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i)
-{
-    uint64_t m, r;
-    p->misses++;
-    r = requests(p);                /* neither end_burst nor age changes it */
-    if (p->burst_end && r >= p->burst_end)
-        end_burst(p);
-    if (p->sketch != NULL && r >= p->next_age) {
-        age(p);
-        p->next_age = r + p->sample;
-    }
-    m = cc_mix64((uint64_t)t->entries[i].hash);
-    sketch_inc(p, m);
-    ghost_check(p, m);
-    p->tags[i] = CC_SEG_WINDOW;
-    p->n[CC_SEG_WINDOW]++;
-    if (p->first_window == CC_NIL)
-        p->first_window = i;
-    CC_POLICY_CHECK(p, t);
-}
-
 static void demote_protected(cc_policy_t *p, cc_lru_t *t)
 {
     uint32_t pmax = (uint32_t)((uint64_t)(p->capacity - p->window_max) * 4 / 5);
@@ -546,7 +548,7 @@ static uint32_t find_victim(cc_policy_t *p, cc_lru_t *t)
  * estimate higher, the candidate losing ties?  v's estimate is at least
  * `floor` (0, or p->bound: see cc_policy_t), so a candidate not above it
  * loses, as soon as one of its counters says so and without reading v's. */
-static int admits(cc_policy_t *p, const cc_lru_t *t, uint64_t mc, uint32_t v)
+CC_INLINE int admits(cc_policy_t *p, const cc_lru_t *t, uint64_t mc, uint32_t v)
 {
     unsigned floor = v == p->bound_of ? p->bound : 0;
     unsigned fc = sketch_freq_above(p, mc, floor), fv;
@@ -567,7 +569,9 @@ CC_INLINE uint32_t victim(cc_policy_t *p, cc_lru_t *t)
     return find_victim(p, t);
 }
 
-uint32_t cc_policy_rebalance(cc_policy_t *p, cc_lru_t *t)
+/* cc_policy_rebalance's work, inline in cc_policy_insert too (its first
+ * eviction, without a second call). */
+CC_INLINE uint32_t rebalance(cc_policy_t *p, cc_lru_t *t)
 {
     uint32_t c, v;
     uint64_t mc;
@@ -590,7 +594,7 @@ uint32_t cc_policy_rebalance(cc_policy_t *p, cc_lru_t *t)
             CC_POLICY_CHECK(p, t);
             return v;
         }
-        drop(p, t, c);
+        drop_first_window(p, t, c);
         ghost_record(p, mc, 0);
         CC_POLICY_CHECK(p, t);
         return c;
@@ -601,7 +605,7 @@ uint32_t cc_policy_rebalance(cc_policy_t *p, cc_lru_t *t)
             c = p->first_window;
             p->window_seq++;
             flush(p, t, c);
-            drop(p, t, c);
+            drop_first_window(p, t, c);
             ghost_record(p, cc_mix64((uint64_t)t->entries[c].hash), 0);
             CC_POLICY_CHECK(p, t);
             return c;
@@ -613,6 +617,38 @@ uint32_t cc_policy_rebalance(cc_policy_t *p, cc_lru_t *t)
         return v;
     }
     return CC_NIL;
+}
+
+uint32_t cc_policy_rebalance(cc_policy_t *p, cc_lru_t *t)
+{
+    return rebalance(p, t);
+}
+
+uint32_t cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i)
+{
+    uint64_t m, r;
+    p->misses++;
+    r = requests(p);                /* neither end_burst nor age changes it */
+    if (CC_UNLIKELY(r >= p->next_event)) {
+        if (p->burst_end && r >= p->burst_end)
+            end_burst(p);
+        if (p->sketch != NULL && r >= p->next_age) {
+            age(p);
+            p->next_age = r + p->sample;
+        }
+        schedule(p);
+    }
+    m = cc_mix64((uint64_t)t->entries[i].hash);
+    sketch_inc(p, m);
+    ghost_check(p, m);
+    p->tags[i] = CC_SEG_WINDOW;
+    p->n[CC_SEG_WINDOW]++;
+    if (p->first_window == CC_NIL)
+        p->first_window = i;
+    CC_POLICY_CHECK(p, t);
+    if (p->n[CC_SEG_WINDOW] <= p->window_max && t->count <= p->capacity)
+        return CC_NIL;
+    return rebalance(p, t);
 }
 
 void cc_policy_remove(cc_policy_t *p, cc_lru_t *t, uint32_t i)
@@ -704,6 +740,7 @@ int cc_policy_resize(cc_policy_t *p, uint32_t capacity)
         p->ghost = ghost;
         p->ghost_mask = slots - 1;
     }
+    schedule(p);
     p->votes_window = p->votes_main = 0;
     p->bound_of = CC_NIL;
     return CC_OK;
@@ -742,6 +779,10 @@ int cc_policy_check(const cc_policy_t *p, const cc_lru_t *t)
         p->window_max > p->window_limit)
         return 0;
     if (p->step < p->step_min || p->step > p->step_max || p->last_dir < -1 || p->last_dir > 1)
+        return 0;
+    /* an insert must not step over an aging or the end of a burst */
+    if ((p->sketch != NULL && p->next_event > p->next_age) ||
+        (p->burst_end && p->next_event > p->burst_end))
         return 0;
     if ((uint64_t)p->n[1] + p->n[2] + p->n[3] != t->count)
         return 0;

@@ -46,8 +46,8 @@
  *                                                         cc_lru_move_to_end)
  *   insert                 cc_policy_reserve(p, t), then cc_lru_insert(...)
  *                          (the entry lands at the table's tail), then
- *                          cc_policy_insert(p, t, i), then
- *                          while ((v = cc_policy_evict(p, t)) != CC_NIL)
+ *                          for (v = cc_policy_insert(p, t, i); v != CC_NIL;
+ *                               v = cc_policy_evict(p, t))
  *                              release entries[v].key and .value
  *   delete, expire, pop    cc_policy_remove(p, t, i)    (instead of
  *                                                         cc_lru_remove)
@@ -104,6 +104,11 @@ typedef struct {
     uint64_t block_mask;      /* sketch_words / 8 - 1 */
     uint64_t sample;          /* requests between agings: 10 x capacity */
     uint64_t next_age;        /* request count of the next aging */
+    /* The first request count at which an insert has to look at next_age
+     * (with a sketch) or burst_end (during a burst), so that it tests one
+     * number; at most either, and recomputed whenever one changes.  It
+     * changes no decision, so the pure model has no twin of it. */
+    uint64_t next_event;
 
     /* The last victim whose counters were read and its estimate then, so
      * that a victim that keeps beating candidates is not read again for
@@ -155,8 +160,6 @@ CC_INLINE int cc_policy_reserve(cc_policy_t *p, const cc_lru_t *t)
     return cc_policy_grow(p, t);
 }
 
-/* After cc_lru_insert put entry i at the table's tail (a miss). */
-void cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i);
 
 /* cc_policy_evict's work when the window or the table is over its size
  * (out of line). */
@@ -171,6 +174,10 @@ CC_INLINE uint32_t cc_policy_evict(cc_policy_t *p, cc_lru_t *t)
         return CC_NIL;
     return cc_policy_rebalance(p, t);
 }
+
+/* After cc_lru_insert put entry i at the table's tail (a miss): then
+ * cc_policy_evict, in the same call (its first step of every insert). */
+uint32_t cc_policy_insert(cc_policy_t *p, cc_lru_t *t, uint32_t i);
 
 /* Take entry i out of the policy and the table (cc_lru_remove). */
 void cc_policy_remove(cc_policy_t *p, cc_lru_t *t, uint32_t i);

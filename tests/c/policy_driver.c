@@ -35,16 +35,21 @@ static uint32_t token_of(uint32_t i)
     return (uint32_t)((uintptr_t)table.entries[i].key - 1);
 }
 
-static void evict_all(void)
+/* Report v (the first entry to go, or CC_NIL) and every further one. */
+static void evict_from(uint32_t v)
 {
-    uint32_t v;
     printf("e");
-    while ((v = cc_policy_evict(&policy, &table)) != CC_NIL) {
+    for (; v != CC_NIL; v = cc_policy_evict(&policy, &table)) {
         uint32_t tok = token_of(v);
         index_of[tok] = CC_NIL;
         printf(" %" PRIu32, tok);
     }
     printf("\n");
+}
+
+static void evict_all(void)
+{
+    evict_from(cc_policy_evict(&policy, &table));
 }
 
 static void reset(uint32_t capacity)
@@ -105,8 +110,7 @@ int main(void)
                 cc_lru_insert(&table, (void *)(uintptr_t)(tok + 1), NULL, hash, &i) != CC_OK)
                 return 3;
             index_of[tok] = i;
-            cc_policy_insert(&policy, &table, i);
-            evict_all();
+            evict_from(cc_policy_insert(&policy, &table, i));
             break;
         }
         case 'h':

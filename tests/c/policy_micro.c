@@ -14,8 +14,8 @@
  *   policy_hit     probe, cc_policy_hit (most entries are in the main space)
  *   window_hit     probe, cc_policy_hit with the window stretched to 99 %
  *   lru_set        a new key: cc_lru_insert, evict the head (cc_lru_remove)
- *   policy_set     a new key: reserve, cc_lru_insert, cc_policy_insert,
- *                  cc_policy_evict until CC_NIL
+ *   policy_set     a new key: reserve, cc_lru_insert, cc_policy_insert
+ *                  (and its first eviction), cc_policy_evict until CC_NIL
  * The probe is the same for both (what a binding does before a hit), so
  * the difference is the policy's own cost.  Hits go to the keys in a
  * shuffled order; sets always miss.
@@ -78,8 +78,8 @@ static void insert(uintptr_t key)
     if (cc_lru_insert(&table, (void *)key, NULL, hash, &i) != CC_OK)
         exit(3);
     if (use_policy) {
-        cc_policy_insert(&policy, &table, i);
-        while ((v = cc_policy_evict(&policy, &table)) != CC_NIL)
+        for (v = cc_policy_insert(&policy, &table, i); v != CC_NIL;
+             v = cc_policy_evict(&policy, &table))
             (void)table.entries[v].key;       /* the binding releases it here */
     }
     else if (table.count > policy.capacity) {
