@@ -88,10 +88,15 @@ def _resolve_ttl(ttl: Any, default: float) -> float:
 
 
 # An entry is a list (cheaper to make than an object, as cheap to read):
-#   [key, value, deadline (None: none), its own TTL (touch), size, seq]
+#   [key, value, deadline (None: none), its own TTL (touch), size, seq, token]
 # A live entry has seq >= 0; a removed one has seq -1 and holds neither key
 # nor value.
-KEY, VALUE, EXPIRES, TTL, SIZE, SEQ = range(6)
+KEY, VALUE, EXPIRES, TTL, SIZE, SEQ, TOKEN = range(7)
+# The token is the entry's key in the recency order: an int the table
+# hands out in sequence, unique among its entries.  (Not id(entry): ids are
+# aligned addresses whose low bits are all zero, and the order's dict then
+# probes through chains of collisions on every hit; sequential ints are
+# where a dict is at its best.)
 
 # Whether this interpreter runs with the GIL (a free-threaded build that
 # started without it never gets it back for this module's objects' sake:
@@ -115,6 +120,7 @@ class _Table:
         self._order: "OrderedDict[int, list]" = OrderedDict()  # id(entry) -> entry
         self._heap: List[Tuple[float, int, list]] = []
         self._seq = 0
+        self._ntok = 0                                    # the last token handed out
         self._timed = 0
         self._memory = 0
         self._hits = self._misses = self._evictions = self._expirations = 0
@@ -147,7 +153,7 @@ class _Table:
             got = self._od.pop(e[KEY])         # the key's __eq__ may run
         except KeyError:
             return False
-        self._order.pop(id(got), None)
+        self._order.pop(got[6], None)
         self._forget(got, dropped)
         return got is e
 
@@ -166,14 +172,14 @@ class _Table:
         except BaseException:
             # and raise: then nothing was taken, e is first again (unless
             # that code removed it, or cleared the table)
-            if e[5] >= 0 and order is self._order and id(e) not in order:
-                order[id(e)] = e
-                order.move_to_end(id(e), False)
+            if e[5] >= 0 and order is self._order and e[6] not in order:
+                order[e[6]] = e
+                order.move_to_end(e[6], False)
             raise
         if got is not e:
             if got is None:
                 return False
-            order.pop(id(got), None)
+            order.pop(got[6], None)
         if got[5] >= 0:
             got[5] = -1
             self._memory -= got[4]
@@ -300,7 +306,7 @@ class _Table:
             max_count = self._max_size      # read after that
         current = {id(item[2]): item[0] for item in self._heap if item[2][SEQ] == item[1]}
         if _len(self._order) != _len(self._od) or \
-                {id(e) for e in dict.values(self._od)} != set(self._order):
+                {e[TOKEN] for e in dict.values(self._od)} != set(self._order):
             return False
         if self._policy is not None:
             self._policy.check()
@@ -508,7 +514,7 @@ class Cache(_Table):
                 p = self._policy
                 if p is None:
                     try:
-                        self._order.move_to_end(id(e))
+                        self._order.move_to_end(e[6])
                     except KeyError:        # removed by its own __hash__/__eq__
                         pass
                 else:
@@ -533,7 +539,7 @@ class Cache(_Table):
             expires = e[2]
             if e[5] >= 0 and (expires is None or monotonic() < expires):
                 try:
-                    self._order.move_to_end(id(e))
+                    self._order.move_to_end(e[6])
                 except KeyError:
                     pass
                 self._hits += 1
@@ -552,7 +558,7 @@ class Cache(_Table):
                 p = self._policy
                 if p is None:
                     try:
-                        self._order.move_to_end(id(e))
+                        self._order.move_to_end(e[6])
                     except KeyError:
                         pass
                 else:
@@ -578,7 +584,7 @@ class Cache(_Table):
             expires = e[2]
             if e[5] >= 0 and (expires is None or monotonic() < expires):
                 try:
-                    self._order.move_to_end(id(e))
+                    self._order.move_to_end(e[6])
                 except KeyError:
                     pass
                 self._hits += 1
@@ -597,7 +603,7 @@ class Cache(_Table):
                 p = self._policy
                 if p is None:
                     try:
-                        self._order.move_to_end(id(e))
+                        self._order.move_to_end(e[6])
                     except KeyError:
                         pass
                 else:
@@ -695,12 +701,13 @@ class Cache(_Table):
                     if self._memory_limit:
                         self._policy_evict(self._memory_limit, size, None, dropped)
                     h = hash(key)                       # the key's __hash__ may run
-                    new = [key, value, None, INF, size, 0]
+                    t_ = self._ntok = self._ntok + 1
+                    new = [key, value, None, INF, size, 0, t_]
                     e = od.setdefault(key, new)         # and its __eq__
                     if od is not self._od:
                         continue                        # cleared meanwhile: start again
                     if e is new:
-                        self._order[id(e)] = e
+                        self._order[e[6]] = e
                         self._ptok[id(e)] = e           # type: ignore[index]
                         self._policy.insert(id(e), h)
                         self._memory += size
@@ -711,12 +718,13 @@ class Cache(_Table):
                     # make room first (purge, then evict), then insert
                     self._purge_now(now, dropped)
                     self._evict_to(self._max_size - 1, self._memory_limit, size, None, dropped)
-                    new = [key, value, None, INF, size, 0]
+                    t_ = self._ntok = self._ntok + 1
+                    new = [key, value, None, INF, size, 0, t_]
                     e = od.setdefault(key, new)        # and here
                     if od is not self._od:
                         continue                        # cleared meanwhile: start again
                     if e is new:
-                        self._order[id(e)] = e
+                        self._order[e[6]] = e
                         self._memory += size
                         self._set_deadline(e, expires, ttl)
                         # what the code setdefault ran may have added
@@ -734,7 +742,7 @@ class Cache(_Table):
                     self._policy_evict(self._memory_limit, 0, e, dropped)
                     break
                 try:
-                    self._order.move_to_end(id(e))
+                    self._order.move_to_end(e[6])
                 except KeyError:
                     pass
                 self._evict_to(self._max_size, self._memory_limit, 0, e, dropped)
@@ -766,7 +774,7 @@ class Cache(_Table):
                     if e[2] is not None:
                         self._set_deadline(e, None, INF)
                     try:
-                        self._order.move_to_end(id(e))
+                        self._order.move_to_end(e[6])
                     except KeyError:
                         pass
                     return
@@ -779,10 +787,11 @@ class Cache(_Table):
                 while _len(self._order) >= self._max_size:
                     if self._take_first(dropped):
                         self._evictions += 1
-                new = [key, value, None, INF, 0, 0]
+                t_ = self._ntok = self._ntok + 1
+                new = [key, value, None, INF, 0, 0, t_]
                 if od.setdefault(key, new) is new:      # and here
                     if od is self._od:                  # not cleared meanwhile
-                        self._order[id(new)] = new
+                        self._order[new[6]] = new
                         if _len(od) > self._max_size:   # added by what it ran
                             self._evict_to(self._max_size, 0, 0, new, dropped)
                     return
@@ -1417,12 +1426,13 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
                 if now is not None:
                     t._purge(now, dropped)
                 t._evict_to(max_count - 1, limit, size, None, dropped)
-                new = [key, result, None, INF, size, 0]
+                t_ = t._ntok = t._ntok + 1
+                new = [key, result, None, INF, size, 0, t_]
                 e = od.setdefault(key, new)                     # and here
                 if e is new and od is not t._od:
                     e = None                                    # cleared meanwhile
                 elif e is new:
-                    t._order[id(e)] = e
+                    t._order[e[6]] = e
                     t._memory += size
                     t._set_deadline(e, expires, INF if seconds is None else seconds)
                     t._evict_to(max_count, limit, 0, e, dropped)
@@ -1436,7 +1446,7 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
                 e[SIZE] = size
                 t._set_deadline(e, expires, INF if seconds is None else seconds)
                 try:
-                    t._order.move_to_end(id(e))
+                    t._order.move_to_end(e[6])
                 except KeyError:
                     pass
                 t._evict_to(max_count, limit, 0, e, dropped)
@@ -1451,7 +1461,7 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
                 expires = e[EXPIRES]
                 if expires is None or now < expires:            # type: ignore[operator]
                     try:
-                        t._order.move_to_end(id(e))
+                        t._order.move_to_end(e[6])
                     except KeyError:
                         pass
                     t._hits += 1
@@ -1513,7 +1523,7 @@ def _lru_cache_wrapper(user_function: Callable[..., Any], maxsize: Any, typed: A
             e = live(key, now, dropped)
             if e is not None:
                 try:
-                    t._order.move_to_end(id(e))
+                    t._order.move_to_end(e[6])
                 except KeyError:
                     pass
                 t._hits += 1
