@@ -511,3 +511,26 @@ def test_write_behind_sets_wait_through_a_migration_of_their_queue(redis_cluster
             migration.close()
         store.close()
         client.close()
+
+
+def test_close_stops_the_flusher_whatever_its_flush_raised():
+    # close() flushes first; an error other than PendingWritesError out of
+    # that flush (here the store failing in a way it never should) escaped
+    # before the flusher was told to stop, which then ran on for good.  The
+    # sync layer is generated from the async one: one code path
+    store = MemoryStore()
+    w = Writer()
+    w.gate.clear()                                      # nothing gets written
+    wb = WriteBehindCache(store, w, flush_interval=0.01)
+    wb.set("a", 1)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the store broke")
+    store.queue_settle = broken                         # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="the store broke"):
+        wb.close(timeout=1)
+    w.gate.set()
+    assert wait_for(lambda: not [t for t in threading.enumerate()
+                                 if t.name.startswith("corecache-write-behind") and t.is_alive()])
+    with pytest.raises(RuntimeError, match="closed"):
+        wb.set("b", 2)

@@ -669,7 +669,9 @@ class WriteBehindCache(Cache):
         error: Optional[BaseException] = None
         try:
             await self.flush(timeout)
-        except PendingWritesError as exc:
+        except BaseException as exc:
+            # PendingWritesError, WritesLostError, or anything else flush
+            # met: the flusher is stopped all the same, then it is raised
             error = exc
         self._closed = True
         self._stop.set()
